@@ -1,0 +1,146 @@
+"""api function: the OpenAI-Videos-compatible HTTP API. Parses, calls one relay operation, answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from vidrelay_core.bodies import parse_body, raw_body
+from vidrelay_core.catalog import MODELS
+from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
+from vidrelay_core.jobs import video_object
+from vidrelay_core.obs import logger, metrics
+from vidrelay_core.requests import parse_create
+from vidrelay_core.runtime import relay
+
+app = APIGatewayHttpResolver()
+app.enable_swagger(
+    path="/docs",
+    title="vidrelay",
+    version="1.0.0",
+    description="OpenAI-Videos-compatible relay for AI video generation APIs",
+)
+
+
+def _tenant() -> str:
+    return relay().authenticate(app.current_event.headers.get("authorization"))
+
+
+def _video(job: Any) -> dict[str, Any]:
+    return video_object(job, retention_days=relay().settings.retention_days)
+
+
+@app.post("/v1/videos")
+def create_video() -> dict[str, Any]:
+    tenant = _tenant()
+    event = app.current_event
+    body = parse_body(event.headers.get("content-type"), raw_body(event.body, event.is_base64_encoded))
+    settings = relay().settings
+    request = parse_create(
+        body.fields,
+        files=body.files,
+        multipart=body.multipart,
+        max_prompt_chars=settings.max_prompt_chars,
+        allow_loopback_urls=settings.allow_loopback_urls,
+    )
+    job = relay().create(tenant, request, idempotency_key=event.headers.get("idempotency-key"))
+    logger.append_keys(video_id=job.id)
+    return _video(job)
+
+
+@app.get("/v1/videos")
+def list_videos() -> dict[str, Any]:
+    tenant = _tenant()
+    query = app.current_event.query_string_parameters or {}
+    limit_text = query.get("limit", "20")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise InvalidRequest("limit", limit_text, "an integer from 1 to 100")
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order", order, '"asc" or "desc"')
+    jobs, has_more = relay().list(
+        tenant, after=query.get("after") or None, limit=int(limit_text), order=order
+    )
+    data = [_video(job) for job in jobs]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": has_more,
+    }
+
+
+@app.get("/v1/videos/<video_id>")
+def get_video(video_id: str) -> dict[str, Any]:
+    return _video(relay().get(_tenant(), video_id))
+
+
+@app.delete("/v1/videos/<video_id>")
+def delete_video(video_id: str) -> dict[str, Any]:
+    job = relay().delete(_tenant(), video_id)
+    return {"id": job.id, "object": "video.deleted", "deleted": True}
+
+
+@app.get("/v1/videos/<video_id>/content")
+def video_content(video_id: str) -> Response:
+    variant = (app.current_event.query_string_parameters or {}).get("variant", "video")
+    url = relay().content_url(_tenant(), video_id, variant)
+    # A redirect: the video bytes never pass through API Gateway or Lambda.
+    return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+@app.get("/v1/models")
+def list_models() -> dict[str, Any]:
+    _tenant()
+    return {"object": "list", "data": [spec.public() for spec in MODELS.values()]}
+
+
+@app.get("/openapi.json")
+def openapi() -> Response:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title="vidrelay", version="1.0.0"),
+    )
+
+
+@app.exception_handler(VidrelayError)
+def vidrelay_error(exc: VidrelayError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+    return Response(
+        status_code=exc.status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=exc.to_body(),
+        headers=headers,
+    )
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response:
+    error = RouteNotFound(f"No route for {app.current_event.http_method} {app.current_event.path}.")
+    return vidrelay_error(error)
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response:
+    # Never leak a stack trace or an internal message to the client; the log has the details.
+    logger.exception("unhandled error")
+    body = {
+        "error": {
+            "message": "The server had an error while processing the request.",
+            "type": "server_error",
+            "param": None,
+            "code": "internal_error",
+        }
+    }
+    return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

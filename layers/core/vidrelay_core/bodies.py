@@ -1,0 +1,116 @@
+"""Request bodies as API Gateway hands them over: JSON or multipart/form-data, possibly base64-encoded.
+
+Both become one field map (text fields) plus a file map, so validation has one set of rules for both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+from .errors import InvalidRequest, PayloadTooLarge
+
+# API Gateway and Lambda take about 6 MB inline; larger inputs go through S3 (SPEC §3).
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str | None
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ParsedBody:
+    fields: dict[str, Any]
+    files: dict[str, UploadedFile]
+    multipart: bool
+
+
+def raw_body(body: str | None, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    if is_base64:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("body", message="The request body is not valid base64.") from None
+    return body.encode()
+
+
+def parse_body(content_type: str | None, data: bytes) -> ParsedBody:
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"The request body is {len(data)} bytes; at most {MAX_BODY_BYTES} are accepted inline. "
+            "Put large references in S3 and send an s3:// URI instead.",
+            param="body",
+        )
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        return ParsedBody(_json_fields(data), {}, multipart=False)
+    if media == "multipart/form-data":
+        return _multipart(content_type or "", data)
+    raise InvalidRequest(
+        "Content-Type",
+        content_type or "(none)",
+        "application/json or multipart/form-data",
+        code="unsupported_media_type",
+    )
+
+
+def _json_fields(data: bytes) -> dict[str, Any]:
+    if not data.strip():
+        raise InvalidRequest("body", message="The request body is empty; expected a JSON object.")
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(
+            "body", message=f"The request body is not valid JSON: {exc}.", code="invalid_json"
+        ) from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("body", type(value).__name__, "a JSON object", code="invalid_json")
+    return value
+
+
+def _multipart(content_type: str, data: bytes) -> ParsedBody:
+    if "boundary=" not in content_type:
+        raise InvalidRequest(
+            "Content-Type", content_type, "multipart/form-data with a boundary", code="invalid_multipart"
+        )
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + data
+    )
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    if not parts or message.defects:
+        raise InvalidRequest(
+            "body",
+            message="The multipart/form-data body is malformed (no parts found for the declared boundary).",
+            code="invalid_multipart",
+        )
+    fields: dict[str, Any] = {}
+    files: dict[str, UploadedFile] = {}
+    for part in parts:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequest(
+                "body", message="A multipart part has no form field name.", code="invalid_multipart"
+            )
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None or part.get_content_type() not in ("text/plain",):
+            files[name] = UploadedFile(filename, part.get_content_type(), payload)
+            continue
+        try:
+            fields[name] = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(
+                name, message=f"Form field '{name}' is not UTF-8 text.", code="invalid_multipart"
+            ) from None
+    return ParsedBody(fields, files, multipart=True)

@@ -1,0 +1,183 @@
+"""The job: its fields, its state machine, and how it looks to clients (the OpenAI Video object)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+State = Literal[
+    "accepted", "submitted", "running", "downloading", "completed", "failed", "canceled", "expired"
+]
+
+IN_FLIGHT: frozenset[str] = frozenset({"accepted", "submitted", "running", "downloading"})
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "canceled", "expired"})
+
+# Every allowed move. A move not listed here is a bug or a late duplicate, never written.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "accepted": frozenset({"accepted", "submitted", "failed", "canceled"}),
+    "submitted": frozenset({"submitted", "running", "downloading", "failed", "canceled", "expired"}),
+    "running": frozenset({"running", "downloading", "failed", "canceled", "expired"}),
+    "downloading": frozenset({"downloading", "completed", "failed", "canceled", "expired"}),
+    "completed": frozenset(),
+    "failed": frozenset(),
+    "canceled": frozenset(),
+    "expired": frozenset(),
+}
+
+# What a client sees: OpenAI's four statuses. `downloading` is still in progress for the client, because
+# `completed` promises the MP4 is already in S3.
+PUBLIC_STATUS: dict[str, str] = {
+    "accepted": "queued",
+    "submitted": "queued",
+    "running": "in_progress",
+    "downloading": "in_progress",
+    "completed": "completed",
+    "failed": "failed",
+    "canceled": "failed",
+    "expired": "failed",
+}
+
+EVENT_FOR_STATE: dict[str, str] = {
+    "accepted": "video.queued",
+    "submitted": "video.queued",
+    "running": "video.in_progress",
+    "downloading": "video.in_progress",
+    "completed": "video.completed",
+    "failed": "video.failed",
+    "canceled": "video.canceled",
+    "expired": "video.expired",
+}
+
+EVENT_TYPES: tuple[str, ...] = (
+    "video.queued",
+    "video.in_progress",
+    "video.completed",
+    "video.failed",
+    "video.canceled",
+    "video.expired",
+)
+
+
+class IllegalTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Output:
+    bytes: int
+    sha256: str
+    duration_s: float
+    width: int
+    height: int
+    bucket: str
+    key: str
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    tenant: str
+    model: str
+    family: str
+    provider: str
+    prompt: str
+    seconds: str
+    size: str
+    created_at: float
+    state: State = "accepted"
+    version: int = 1
+    progress: int = 0
+    updated_at: float = 0.0
+    completed_at: float | None = None
+    upstream_task_id: str | None = None
+    # When a submit was last started and not yet settled; a job found `accepted` with an old one may already
+    # be billed upstream, so it is never submitted again (SPEC §1, upstream_submit_unknown).
+    submit_started_at: float | None = None
+    submit_attempts: int = 0
+    download_attempts: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    webhook_url: str | None = None
+    webhook_events: tuple[str, ...] = ()
+    output: Output | None = None
+    cost_usd: float = 0.0
+    price_rule: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    # The outbox: the last transition's event, and whether it reached SNS. The poller republishes an event a
+    # crash left unpublished, with the same id.
+    last_event_id: str | None = None
+    last_event_type: str | None = None
+    event_published: bool = True
+    last_progress_event_at: float = 0.0
+    # Sparse in-flight index: present while the poller still has something to do with the job.
+    inflight_shard: int = 0
+    next_check_at: float | None = None
+    deleted_at: float | None = None
+
+    @property
+    def public_status(self) -> str:
+        return PUBLIC_STATUS[self.state]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def moved(self, state: State, **changes: Any) -> Job:
+        """The job after a transition: the state machine is checked here, the version is bumped by the store."""
+        if state not in TRANSITIONS[self.state]:
+            raise IllegalTransition(f"{self.id}: {self.state} -> {state}")
+        return replace(self, state=state, **changes)
+
+    def with_changes(self, **changes: Any) -> Job:
+        return replace(self, **changes)
+
+
+def video_object(job: Job, *, retention_days: int) -> dict[str, Any]:
+    """The OpenAI Video object plus vidrelay's own fields (SPEC §3)."""
+    error = None
+    if job.state in ("failed", "canceled", "expired"):
+        error = {
+            "code": job.error_code or job.state,
+            "message": job.error_message or f"The video job was {job.state}.",
+        }
+    output = None
+    if job.output is not None:
+        out = asdict(job.output)
+        output = {
+            "bytes": out["bytes"],
+            "sha256": out["sha256"],
+            "duration_s": out["duration_s"],
+            "width": out["width"],
+            "height": out["height"],
+            "s3_uri": job.output.s3_uri,
+        }
+    completed_at = int(job.completed_at) if job.completed_at else None
+    return {
+        "id": job.id,
+        "object": "video",
+        "model": job.model,
+        "status": job.public_status,
+        "progress": 100 if job.state == "completed" else job.progress,
+        "created_at": int(job.created_at),
+        "completed_at": completed_at,
+        "expires_at": completed_at + retention_days * 86_400 if completed_at else None,
+        "prompt": job.prompt,
+        "seconds": job.seconds,
+        "size": job.size,
+        "error": error,
+        "remixed_from_video_id": None,
+        # Seed 003's samples read `task_id`; it equals `id`.
+        "task_id": job.id,
+        "provider": job.provider,
+        "metadata": dict(job.metadata),
+        "output": output,
+        "cost": {"estimated_usd": job.cost_usd, "currency": "USD"},
+        "webhook": {"url": job.webhook_url, "events": list(job.webhook_events) or list(EVENT_TYPES)}
+        if job.webhook_url
+        else None,
+    }

@@ -1,0 +1,34 @@
+"""Builds the relay from the environment, lazily and once per container. Tests build their own `Relay`."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from .config import Settings
+from .events import EventPublisher
+from .service import Relay, Timing
+from .store import JobStore
+
+
+@lru_cache(maxsize=1)
+def relay() -> Relay:
+    import boto3
+    from botocore.config import Config
+
+    settings = Settings.from_env()
+    # Locally (AWS_ENDPOINT_URL set) S3 is an IP:port: only path-style addressing works there.
+    s3_config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": "path" if os.environ.get("AWS_ENDPOINT_URL") else "auto"},
+    )
+    return Relay(
+        settings,
+        store=JobStore(
+            settings.jobs_table, client=boto3.client("dynamodb"), retention_days=settings.retention_days
+        ),
+        publisher=EventPublisher(settings.events_topic_arn, sns=boto3.client("sns")),
+        s3=boto3.client("s3", config=s3_config),
+        sqs=boto3.client("sqs"),
+        timing=Timing.from_env(dict(os.environ)),
+    )

@@ -1,0 +1,578 @@
+"""The relay's operations: what the api, poller, downloader and notifier functions each call.
+
+Every state change goes through `Relay.transition`, which is one conditional write followed by one event. The
+event is recorded on the job before it is sent (the outbox), so a crash between the write and the publish is
+repaired by the poller, which republishes it with the same event id.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ids
+from .catalog import get_model
+from .config import Settings
+from .errors import (
+    InvalidRequest,
+    JobNotFound,
+    NotReady,
+    StaleJob,
+    TransferError,
+    Unauthorized,
+    UpstreamAmbiguous,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamResultGone,
+    UpstreamUnavailable,
+)
+from .events import EventPublisher, envelope
+from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, Output, State
+from .requests import CreateRequest
+from .store import IdempotentReplay, JobStore
+from .upstream import Adapter, adapter_for, http_client
+
+PROGRESS_EVENT_EVERY_S = 5.0
+MAX_DOWNLOAD_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Leases and grace periods. The local stack shortens them so crash tests converge in seconds."""
+
+    submit_lease_s: float = 60.0
+    download_lease_s: float = 960.0
+    outbox_grace_s: float = 30.0
+    max_job_age_s: float = 6 * 3600.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Timing:
+        def get(name: str, default: float) -> float:
+            return float(env.get(f"VIDRELAY_{name}", default))
+
+        return cls(
+            submit_lease_s=get("SUBMIT_LEASE_S", cls.submit_lease_s),
+            download_lease_s=get("DOWNLOAD_LEASE_S", cls.download_lease_s),
+            outbox_grace_s=get("OUTBOX_GRACE_S", cls.outbox_grace_s),
+            max_job_age_s=get("MAX_JOB_AGE_S", cls.max_job_age_s),
+        )
+
+
+@dataclass
+class SweepStats:
+    sweeps: int = 0
+    due: int = 0
+    checked: int = 0
+    stale: int = 0
+    errors: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class Relay:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: JobStore,
+        publisher: EventPublisher,
+        s3: Any,
+        sqs: Any,
+        timing: Timing | None = None,
+        adapters: Callable[[str], Adapter] = adapter_for,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.publisher = publisher
+        self.s3 = s3
+        self.sqs = sqs
+        self.timing = timing or Timing()
+        self.adapters = adapters
+        self.clock = clock
+
+    # -- transitions and events -----------------------------------------------------------------------------
+
+    def transition(self, job: Job, state: State, **changes: Any) -> Job:
+        """One conditional write (expected version) and, when the client-visible story moved on, one event."""
+        if not job.event_published:
+            job = self.publish_pending(job)
+        now = self.clock()
+        after = job.moved(state, **changes)
+        event_type = EVENT_FOR_STATE[state]
+        new_type = event_type != job.last_event_type
+        progress_moved = (
+            event_type == "video.in_progress"
+            and after.progress != job.progress
+            and now - job.last_progress_event_at >= PROGRESS_EVENT_EVERY_S
+        )
+        publish = new_type or progress_moved
+        if publish:
+            after = after.with_changes(
+                last_event_id=ids.event_id(job.id, job.version + 1, event_type),
+                last_event_type=event_type,
+                event_published=False,
+            )
+            if event_type == "video.in_progress":
+                after = after.with_changes(last_progress_event_at=now)
+        if state in TERMINAL:
+            # A finished job stays in the in-flight index only until its event is out.
+            after = after.with_changes(next_check_at=now + self.timing.outbox_grace_s if publish else None)
+        stored = self.store.save(job, after)
+        return self.publish_pending(stored) if publish else stored
+
+    def publish_pending(self, job: Job) -> Job:
+        if job.event_published or not job.last_event_id:
+            return job
+        self.publisher.publish(envelope(job, retention_days=self.settings.retention_days), tenant=job.tenant)
+        try:
+            return self.store.mark_published(job)
+        except StaleJob:
+            # Someone moved the job on meanwhile; the event went out, and is idempotent by id anyway.
+            return job
+
+    # -- api ------------------------------------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> str:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized("Missing bearer API key in the Authorization header.")
+        key = authorization[7:].strip()
+        tenant = self.store.tenant_for_key(ids.hash_api_key(key)) if key else None
+        if tenant is None:
+            raise Unauthorized("Incorrect API key provided.")
+        return tenant
+
+    def create(self, tenant: str, request: CreateRequest, *, idempotency_key: str | None = None) -> Job:
+        spec = get_model(request.model)
+        assert spec is not None  # validated by parse_create
+        now = self.clock()
+        video_id = ids.new_video_id()
+        job = Job(
+            id=video_id,
+            tenant=tenant,
+            model=spec.id,
+            family=spec.family,
+            provider=spec.provider,
+            prompt=request.prompt,
+            seconds=request.seconds,
+            size=request.size,
+            created_at=now,
+            updated_at=now,
+            metadata=dict(request.metadata),
+            webhook_url=request.webhook_url,
+            webhook_events=request.webhook_events,
+            cost_usd=spec.price.estimate(int(request.seconds), request.size),
+            price_rule=spec.price.describe(),
+            idempotency_key=idempotency_key,
+            # The api submits right away; the lease tells the poller to keep off (and, if the api dies
+            # mid-submit, that the upstream may already have the task).
+            submit_started_at=now,
+            submit_attempts=1,
+            inflight_shard=random.randrange(self.settings.inflight_shards),
+            next_check_at=now + self.timing.submit_lease_s,
+            last_event_id=ids.event_id(video_id, 1, "video.queued"),
+            last_event_type="video.queued",
+            event_published=False,
+        )
+        if idempotency_key is not None and len(idempotency_key) > 255:
+            raise InvalidRequest("Idempotency-Key", idempotency_key, "at most 255 characters")
+        try:
+            self.store.create_job(job, idempotency_key=idempotency_key, request_hash=request.fingerprint())
+        except IdempotentReplay as replay:
+            return self.get(tenant, replay.video_id)
+        job = self.publish_pending(job)
+        return self.submit(job)
+
+    def submit(self, job: Job) -> Job:
+        """Sends the job upstream. Only a refusal that cannot have been billed leaves it for another try."""
+        try:
+            result = self.adapters(job.family).submit(job)
+        except UpstreamUnavailable as exc:
+            delay = max(self._poll_interval(job), exc.retry_after_s or 0.0)
+            return self.store.save(
+                job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay)
+            )
+        except UpstreamAmbiguous as exc:
+            return self.transition(
+                job,
+                "failed",
+                error_code="upstream_submit_unknown",
+                error_message=f"{exc.message}; not resubmitted, since the upstream may have "
+                "accepted (and billed) it. Create the video again if you want a new try.",
+            )
+        except UpstreamRejected as exc:
+            return self.transition(job, "failed", error_code=exc.code, error_message=exc.message)
+        return self.transition(
+            job,
+            "running" if result.state == "in_progress" else "submitted",
+            upstream_task_id=result.task_id,
+            submit_started_at=None,
+            progress=result.progress,
+            next_check_at=self.clock() + self._poll_interval(job),
+        )
+
+    def get(self, tenant: str, video_id: str) -> Job:
+        job = self.store.get_job(video_id) if video_id.startswith("video_") else None
+        # Another tenant's job is indistinguishable from a missing one.
+        if job is None or job.tenant != tenant or job.deleted_at is not None:
+            raise JobNotFound(video_id)
+        return job
+
+    def list(self, tenant: str, *, after: str | None, limit: int, order: str) -> tuple[list[Job], bool]:
+        cursor = self.get(tenant, after) if after else None
+        return self.store.list_jobs(tenant, after=cursor, limit=limit, newest_first=order == "desc")
+
+    def delete(self, tenant: str, video_id: str) -> Job:
+        job = self.get(tenant, video_id)
+        now = self.clock()
+        while True:
+            try:
+                if job.state in IN_FLIGHT:
+                    # The seeds offer no upstream cancel; the upstream task just runs out and is never fetched.
+                    job = self.transition(
+                        job,
+                        "canceled",
+                        deleted_at=now,
+                        error_code="canceled",
+                        error_message="The video was deleted before it finished.",
+                    )
+                else:
+                    job = self.store.save(job, job.with_changes(deleted_at=now))
+                break
+            except StaleJob:
+                job = self.get(tenant, video_id)
+        if job.output is not None:
+            self.s3.delete_object(Bucket=job.output.bucket, Key=job.output.key)
+        return job
+
+    def content_url(self, tenant: str, video_id: str, variant: str) -> str:
+        job = self.get(tenant, video_id)
+        if variant != "video":
+            raise InvalidRequest("variant", variant, '"video" (thumbnails and spritesheets are not kept)')
+        if job.state != "completed" or job.output is None:
+            raise NotReady(
+                f"Video '{video_id}' is {job.public_status}; content is available once it is completed.",
+                param="video_id",
+            )
+        return str(
+            self.s3.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": job.output.bucket,
+                    "Key": job.output.key,
+                    "ResponseContentType": "video/mp4",
+                    "ResponseContentDisposition": f'attachment; filename="{job.id}.mp4"',
+                },
+                ExpiresIn=self.settings.presign_ttl_s,
+            )
+        )
+
+    # -- poller ---------------------------------------------------------------------------------------------
+
+    def sweep_once(self, *, workers: int = 16) -> SweepStats:
+        """Checks every due in-flight job once: one Query per shard on the sparse index, no scan."""
+        stats = SweepStats(sweeps=1)
+        now = self.clock()
+        due = [
+            job for shard in range(self.settings.inflight_shards) for job in self.store.due_jobs(shard, now)
+        ]
+        stats.due = len(due)
+        if not due:
+            return stats
+        with ThreadPoolExecutor(max_workers=min(workers, len(due))) as pool:
+            for outcome in pool.map(self._check_safely, due):
+                stats.checked += 1
+                stats.by_outcome[outcome] = stats.by_outcome.get(outcome, 0) + 1
+                if outcome == "stale":
+                    stats.stale += 1
+                elif outcome == "error":
+                    stats.errors += 1
+        return stats
+
+    def sweep(self, *, until: float, tick_s: float = 1.0) -> SweepStats:
+        """Sweeps until `until` (the scheduled invocation's budget), so jobs are checked at their own interval
+        rather than once a minute."""
+        total = SweepStats(sweeps=0)
+        while True:
+            stats = self.sweep_once()
+            total.sweeps += 1
+            total.due += stats.due
+            total.checked += stats.checked
+            total.stale += stats.stale
+            total.errors += stats.errors
+            for key, value in stats.by_outcome.items():
+                total.by_outcome[key] = total.by_outcome.get(key, 0) + value
+            if self.clock() + tick_s >= until:
+                return total
+            time.sleep(tick_s)
+
+    def _check_safely(self, job: Job) -> str:
+        try:
+            return self.check(job)
+        except StaleJob:
+            return "stale"
+        except Exception:  # one bad job must not stop the sweep; it stays due and is tried next time
+            from .obs import logger
+
+            logger.exception("check failed", extra={"video_id": job.id})
+            return "error"
+
+    def check(self, job: Job) -> str:
+        if not job.event_published:
+            job = self.publish_pending(job)
+            if job.state in TERMINAL:
+                return "republished"
+        if job.state in TERMINAL:
+            if job.next_check_at is not None:
+                self.store.mark_published(job)
+            return "finished"
+        now = self.clock()
+        if job.state == "accepted":
+            return self._check_accepted(job, now)
+        if job.state == "downloading":
+            return self._check_downloading(job, now)
+        if now - job.created_at > self.timing.max_job_age_s:
+            self.transition(
+                job,
+                "failed",
+                error_code="upstream_timeout",
+                error_message="The upstream did not finish the video in time.",
+            )
+            return "timeout"
+        return self._poll(job, now)
+
+    def _check_accepted(self, job: Job, now: float) -> str:
+        if job.submit_started_at is not None:
+            if now - job.submit_started_at < self.timing.submit_lease_s:
+                self.store.reschedule(job, job.submit_started_at + self.timing.submit_lease_s)
+                return "submit_in_progress"
+            # The submitter died mid-request: the upstream may have the task. Never submit twice.
+            self.transition(
+                job,
+                "failed",
+                error_code="upstream_submit_unknown",
+                error_message="The submit was interrupted; not resubmitted, since the upstream may "
+                "have accepted (and billed) it. Create the video again for a new try.",
+            )
+            return "submit_unknown"
+        claimed = self.store.save(
+            job,
+            job.with_changes(
+                submit_started_at=now,
+                submit_attempts=job.submit_attempts + 1,
+                next_check_at=now + self.timing.submit_lease_s,
+            ),
+        )
+        self.submit(claimed)
+        return "submitted"
+
+    def _check_downloading(self, job: Job, now: float) -> str:
+        if job.download_attempts >= MAX_DOWNLOAD_ATTEMPTS:
+            self.transition(
+                job,
+                "failed",
+                error_code="download_failed",
+                error_message="The finished video could not be saved after several attempts.",
+            )
+            return "download_failed"
+        # The download message was lost or its worker died: send another (the downloader is idempotent).
+        job = self.store.save(
+            job,
+            job.with_changes(
+                download_attempts=job.download_attempts + 1, next_check_at=now + self.timing.download_lease_s
+            ),
+        )
+        self._enqueue_download(job)
+        return "download_resent"
+
+    def _poll(self, job: Job, now: float) -> str:
+        try:
+            result = self.adapters(job.family).poll(job)
+        except UpstreamResultGone as exc:
+            self.transition(
+                job,
+                "expired",
+                error_code=exc.code,
+                error_message="The upstream no longer has this video (its retention ran out).",
+            )
+            return "expired"
+        except UpstreamUnavailable as exc:
+            self.store.reschedule(job, now + max(self._poll_interval(job), exc.retry_after_s or 0.0))
+            return "poll_retry"
+        except UpstreamError as exc:
+            self.transition(job, "failed", error_code=exc.code, error_message=exc.message)
+            return "failed"
+        next_check = now + self._poll_interval(job)
+        if result.state == "queued":
+            self.store.reschedule(job, next_check)
+            return "queued"
+        if result.state == "in_progress":
+            if job.state == "running" and result.progress <= job.progress:
+                self.store.reschedule(job, next_check)
+                return "unchanged"
+            self.transition(
+                job, "running", progress=max(result.progress, job.progress), next_check_at=next_check
+            )
+            return "progress"
+        if result.state == "failed":
+            self.transition(
+                job,
+                "failed",
+                error_code=result.error_code or "upstream_failed",
+                error_message=result.error_message or "The upstream failed to generate the video.",
+            )
+            return "failed"
+        job = self.transition(
+            job,
+            "downloading",
+            progress=max(job.progress, 99),
+            download_attempts=1,
+            next_check_at=now + self.timing.download_lease_s,
+        )
+        self._enqueue_download(job)
+        return "downloading"
+
+    def _enqueue_download(self, job: Job) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.settings.download_queue_url,
+            MessageBody=json.dumps({"video_id": job.id, "attempt": job.download_attempts}),
+        )
+
+    def _poll_interval(self, job: Job) -> float:
+        spec = get_model(job.model)
+        base = spec.poll_interval_s if spec else 15.0
+        return base * self.settings.poll_interval_scale
+
+    # -- downloader -----------------------------------------------------------------------------------------
+
+    def download(self, video_id: str) -> str:
+        """Streams the finished MP4 into S3 and completes the job. Safe to run twice: the key is fixed, so a
+        second run overwrites the same object, and only one run can complete the job."""
+        from .transfer import stream_url_to_s3
+
+        job = self.store.get_job(video_id)
+        if job is None or job.state != "downloading":
+            return "skipped"
+        request = self.adapters(job.family).content_request(job)
+        key = f"videos/{job.tenant}/{job.id}.mp4"
+        try:
+            result = stream_url_to_s3(
+                http_client(),
+                request.method,
+                request.url,
+                headers=request.headers,
+                s3_client=self.s3,
+                bucket=self.settings.results_bucket,
+                key=key,
+                metadata={"video-id": job.id, "tenant": job.tenant},
+            )
+        except TransferError as exc:
+            status = getattr(exc, "status", None)
+            if status == 404:
+                self._finish_download(
+                    video_id,
+                    "expired",
+                    error_code="upstream_expired",
+                    error_message="The upstream no longer has this video.",
+                )
+                return "expired"
+            if not exc.retryable:
+                self._finish_download(video_id, "failed", error_code=exc.code, error_message=str(exc))
+                return "failed"
+            raise
+        output = Output(
+            bytes=result.bytes,
+            sha256=result.sha256,
+            duration_s=result.duration_s,
+            width=result.width,
+            height=result.height,
+            bucket=result.bucket,
+            key=result.key,
+        )
+        outcome = self._finish_download(
+            video_id, "completed", output=output, completed_at=self.clock(), progress=100
+        )
+        if outcome == "gone":
+            # Deleted or canceled while the bytes were moving: do not keep what nobody can see.
+            self.s3.delete_object(Bucket=result.bucket, Key=result.key)
+        return outcome
+
+    def _finish_download(self, video_id: str, state: State, **changes: Any) -> str:
+        for _ in range(5):
+            job = self.store.get_job(video_id)
+            if job is None or job.state in ("canceled",) or job.deleted_at is not None:
+                return "gone"
+            if job.state != "downloading":
+                return "skipped"
+            try:
+                self.transition(job, state, **changes)
+                return state
+            except StaleJob:
+                continue
+        raise StaleJob(video_id)
+
+    # -- notifier -------------------------------------------------------------------------------------------
+
+    def notify(self, event: dict[str, Any]) -> list[tuple[str, bool]]:
+        """Delivers one event to each of its targets at most once successfully. Raises DeliveryFailed when a
+        target must be tried again (the SQS message comes back)."""
+        from . import webhooks
+
+        video_id = str(event["data"]["id"])
+        job = self.store.get_job(video_id)
+        if job is None or not job.webhook_url:
+            return []
+        if job.webhook_events and event["type"] not in job.webhook_events:
+            return []
+        target_id = "url:" + ids.hash_api_key(job.webhook_url)[:16]
+        if self.store.delivery_succeeded(event["id"], target_id):
+            return [(target_id, True)]
+        if not self.store.claim_delivery(event["id"], target_id, lease_s=webhooks.TIMEOUT_S + 5):
+            if self.store.delivery_succeeded(event["id"], target_id):
+                return [(target_id, True)]
+            raise DeliveryFailed(f"{target_id} is being delivered by another worker", retry_after_s=None)
+        secret = self.tenant_secret(job.tenant)
+        attempt = webhooks.deliver(
+            http_client(),
+            job.webhook_url,
+            secrets_=[secret],
+            msg_id=event["id"],
+            body=json.dumps(event, separators=(",", ":")),
+            allow_loopback=self.settings.allow_loopback_urls,
+        )
+        self.store.finish_delivery(
+            event["id"], target_id, succeeded=attempt.succeeded, status=attempt.status, error=attempt.error
+        )
+        from .obs import logger
+
+        logger.info(
+            "webhook attempt",
+            extra={
+                "video_id": video_id,
+                "event_id": event["id"],
+                "event_type": event["type"],
+                "status": attempt.status,
+                "succeeded": attempt.succeeded,
+                "latency_ms": attempt.latency_ms,
+                "error": attempt.error,
+            },
+        )
+        if not attempt.succeeded:
+            raise DeliveryFailed(attempt.error or "delivery failed", retry_after_s=attempt.retry_after_s)
+        return [(target_id, True)]
+
+    def tenant_secret(self, tenant: str) -> str:
+        secret = self.store.tenant_webhook_secret(tenant)
+        if secret is None:
+            raise RuntimeError(f"tenant {tenant!r} has no webhook signing secret")
+        return secret
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, message: str, *, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

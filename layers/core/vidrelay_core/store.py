@@ -1,0 +1,413 @@
+"""The job store: the only code that touches DynamoDB.
+
+One table (see template.yaml, JobsTable) holds several kinds of item, told apart by the `pk` prefix:
+  JOB#<video id> / JOB               a job; carries the sparse `inflight` index keys while in flight
+  IDEM#<tenant>#<key> / IDEM         an Idempotency-Key record (24 h)
+  KEY#<sha256 of api key> / KEY      an API key's hash and its tenant
+  TENANT#<tenant> / PROFILE          a tenant's profile (webhook signing secret)
+  DELIVERY#<event id> / <target id>  the webhook delivery ledger
+Every job write is conditional on the version read, so a stale writer loses instead of moving a job backwards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from .errors import Conflict, StaleJob
+from .jobs import TERMINAL, Job, Output
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _job_key(job_id: str) -> dict[str, str]:
+    return {"pk": f"JOB#{job_id}", "sk": "JOB"}
+
+
+def _created_key(job: Job) -> str:
+    return f"{int(job.created_at * 1000):013d}#{job.id}"
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    video_id: str
+    request_hash: str
+
+
+class IdempotentReplay(Exception):
+    def __init__(self, video_id: str) -> None:
+        super().__init__(video_id)
+        self.video_id = video_id
+
+
+class JobStore:
+    def __init__(self, table_name: str, *, client: Any = None, retention_days: int = 30) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        # The low-level client, not a boto3 resource: clients are thread-safe and the poller checks jobs from
+        # a thread pool.
+        self._client = client
+        self._table = _Table(client, table_name)
+        self._retention_s = retention_days * 86_400
+
+    # -- jobs -----------------------------------------------------------------------------------------------
+
+    def job_item(self, job: Job) -> dict[str, Any]:
+        fields = asdict(job)
+        fields["webhook_events"] = list(job.webhook_events)
+        item: dict[str, Any] = {**_job_key(job.id), **{k: v for k, v in fields.items() if v is not None}}
+        item.pop("next_check_at", None)
+        item.pop("inflight_shard", None)
+        item["shard"] = job.inflight_shard
+        if job.deleted_at is None:
+            # The tenant listing index; a deleted job drops out of it at once.
+            item["tenant_pk"] = f"TENANT#{job.tenant}"
+            item["created_key"] = _created_key(job)
+        if job.next_check_at is not None:
+            item["inflight_shard"] = f"S{job.inflight_shard}"
+            item["next_check_at"] = job.next_check_at
+        if job.is_terminal:
+            item["expires_at_ttl"] = int(
+                (job.completed_at or job.updated_at or time.time()) + self._retention_s
+            )
+        return _to_dynamo(item)
+
+    @staticmethod
+    def job_from_item(item: dict[str, Any]) -> Job:
+        data = _from_dynamo(item)
+        output = data.get("output")
+        return Job(
+            id=data["id"],
+            tenant=data["tenant"],
+            model=data["model"],
+            family=data["family"],
+            provider=data["provider"],
+            prompt=data["prompt"],
+            seconds=data["seconds"],
+            size=data["size"],
+            created_at=float(data["created_at"]),
+            state=data["state"],
+            version=int(data["version"]),
+            progress=int(data.get("progress", 0)),
+            updated_at=float(data.get("updated_at", 0.0)),
+            completed_at=data.get("completed_at"),
+            upstream_task_id=data.get("upstream_task_id"),
+            submit_started_at=data.get("submit_started_at"),
+            submit_attempts=int(data.get("submit_attempts", 0)),
+            download_attempts=int(data.get("download_attempts", 0)),
+            error_code=data.get("error_code"),
+            error_message=data.get("error_message"),
+            metadata=dict(data.get("metadata", {})),
+            webhook_url=data.get("webhook_url"),
+            webhook_events=tuple(data.get("webhook_events", ())),
+            output=Output(**output) if output else None,
+            cost_usd=float(data.get("cost_usd", 0.0)),
+            price_rule=dict(data.get("price_rule", {})),
+            idempotency_key=data.get("idempotency_key"),
+            last_event_id=data.get("last_event_id"),
+            last_event_type=data.get("last_event_type"),
+            event_published=bool(data.get("event_published", True)),
+            last_progress_event_at=float(data.get("last_progress_event_at", 0.0)),
+            inflight_shard=int(data.get("shard", 0)),
+            next_check_at=data.get("next_check_at"),
+            deleted_at=data.get("deleted_at"),
+        )
+
+    def create_job(self, job: Job, *, idempotency_key: str | None = None, request_hash: str = "") -> Job:
+        """Writes a new job, and its Idempotency-Key record in the same transaction when a key is given."""
+        put_job = {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": self._serialize(self.job_item(job)),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        if idempotency_key is None:
+            self._client.transact_write_items(TransactItems=[put_job])
+            return job
+        now = time.time()
+        idem_item = {
+            "pk": f"IDEM#{job.tenant}#{idempotency_key}",
+            "sk": "IDEM",
+            "video_id": job.id,
+            "request_hash": request_hash,
+            "created_at": Decimal(repr(now)),
+            "expires_at_ttl": int(now + IDEMPOTENCY_TTL_S),
+        }
+        put_idem = {
+            "Put": {
+                "TableName": self._table.name,
+                "Item": self._serialize(idem_item),
+                # An expired record (TTL deletes lazily) may be overwritten.
+                "ConditionExpression": "attribute_not_exists(pk) OR expires_at_ttl < :now",
+                "ExpressionAttributeValues": self._serialize({":now": int(now)}),
+            }
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[put_job, put_idem])
+        except self._client.exceptions.TransactionCanceledException as exc:
+            record = self.get_idempotency(job.tenant, idempotency_key)
+            if record is None:
+                raise
+            if record.request_hash != request_hash:
+                raise Conflict(
+                    "The Idempotency-Key was already used with a different request body within 24 hours.",
+                    param="Idempotency-Key",
+                    code="idempotency_key_reused",
+                ) from exc
+            raise IdempotentReplay(record.video_id) from exc
+        return job
+
+    def get_idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None:
+        item = self._table.get_item(
+            Key={"pk": f"IDEM#{tenant}#{key}", "sk": "IDEM"}, ConsistentRead=True
+        ).get("Item")
+        if not item or int(item.get("expires_at_ttl", 0)) < time.time():
+            return None
+        return IdempotencyRecord(video_id=str(item["video_id"]), request_hash=str(item["request_hash"]))
+
+    def get_job(self, job_id: str) -> Job | None:
+        item = self._table.get_item(Key=_job_key(job_id), ConsistentRead=True).get("Item")
+        return self.job_from_item(item) if item else None
+
+    def save(self, before: Job, after: Job) -> Job:
+        """Writes `after` if the stored job is still `before` (same version). Returns the stored job."""
+        stored = replace(after, version=before.version + 1, updated_at=time.time())
+        try:
+            self._table.put_item(
+                Item=self.job_item(stored),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": before.version},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise StaleJob(f"{before.id} moved past version {before.version}") from exc
+        return stored
+
+    def mark_published(self, job: Job) -> Job:
+        """Records that the job's last event reached SNS. A finished job then leaves the in-flight index.
+        Not a new version: it changes nothing a client sees, and must not race the next transition."""
+        update = "SET event_published = :t"
+        if job.state in TERMINAL:
+            update += " REMOVE inflight_shard, next_check_at"
+        try:
+            self._table.update_item(
+                Key=_job_key(job.id),
+                UpdateExpression=update,
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":t": True, ":v": job.version},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise StaleJob(job.id) from exc
+        done = replace(job, event_published=True)
+        return replace(done, next_check_at=None) if job.state in TERMINAL else done
+
+    def reschedule(self, job: Job, next_check_at: float) -> Job:
+        """Moves the job's next check without a new version (nothing a client sees changed)."""
+        try:
+            self._table.update_item(
+                Key=_job_key(job.id),
+                UpdateExpression="SET next_check_at = :n, inflight_shard = :s",
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={
+                    ":n": Decimal(repr(next_check_at)),
+                    ":s": f"S{job.inflight_shard}",
+                    ":v": job.version,
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            raise StaleJob(job.id) from exc
+        return replace(job, next_check_at=next_check_at)
+
+    def due_jobs(self, shard: int, now: float, *, limit: int = 200) -> list[Job]:
+        """In-flight jobs of one shard whose next check is due: a Query on the sparse index, never a scan."""
+        jobs: list[Job] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "inflight",
+            "KeyConditionExpression": "inflight_shard = :s AND next_check_at <= :now",
+            "ExpressionAttributeValues": {":s": f"S{shard}", ":now": Decimal(repr(now))},
+            "Limit": limit,
+        }
+        while len(jobs) < limit:
+            page = self._table.query(**kwargs)
+            jobs.extend(self.job_from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return jobs[:limit]
+
+    def list_jobs(
+        self, tenant: str, *, after: Job | None, limit: int, newest_first: bool
+    ) -> tuple[list[Job], bool]:
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_tenant",
+            "KeyConditionExpression": "tenant_pk = :t",
+            "ExpressionAttributeValues": {":t": f"TENANT#{tenant}"},
+            "ScanIndexForward": not newest_first,
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {
+                **_job_key(after.id),
+                "tenant_pk": f"TENANT#{tenant}",
+                "created_key": _created_key(after),
+            }
+        jobs: list[Job] = []
+        while len(jobs) <= limit:
+            page = self._table.query(**kwargs)
+            jobs.extend(self.job_from_item(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return jobs[:limit], len(jobs) > limit
+
+    # -- tenants and keys -----------------------------------------------------------------------------------
+
+    def put_api_key(self, key_hash: str, tenant: str) -> None:
+        self._table.put_item(
+            Item={"pk": f"KEY#{key_hash}", "sk": "KEY", "tenant": tenant, "created_at": int(time.time())}
+        )
+
+    def tenant_for_key(self, key_hash: str) -> str | None:
+        item = self._table.get_item(Key={"pk": f"KEY#{key_hash}", "sk": "KEY"}).get("Item")
+        if not item or item.get("revoked_at"):
+            return None
+        return str(item["tenant"])
+
+    def put_tenant(self, tenant: str, *, webhook_secret: str) -> None:
+        self._table.put_item(
+            Item={
+                "pk": f"TENANT#{tenant}",
+                "sk": "PROFILE",
+                "tenant": tenant,
+                "webhook_secret": webhook_secret,
+            }
+        )
+
+    def tenant_webhook_secret(self, tenant: str) -> str | None:
+        item = self._table.get_item(Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}).get("Item")
+        return str(item["webhook_secret"]) if item and item.get("webhook_secret") else None
+
+    # -- webhook delivery ledger ----------------------------------------------------------------------------
+
+    def delivery_succeeded(self, event_id: str, target_id: str) -> bool:
+        item = self._table.get_item(
+            Key={"pk": f"DELIVERY#{event_id}", "sk": target_id}, ConsistentRead=True
+        ).get("Item")
+        return bool(item and item.get("status") == "succeeded")
+
+    def claim_delivery(self, event_id: str, target_id: str, *, lease_s: float) -> bool:
+        """Takes a short lease on one (event, target) delivery, so two copies of a message never POST at once.
+        False when it already succeeded or another worker holds a live lease."""
+        now = time.time()
+        try:
+            self._table.update_item(
+                Key={"pk": f"DELIVERY#{event_id}", "sk": target_id},
+                UpdateExpression="SET lease_until = :until, attempts = if_not_exists(attempts, :zero) + :one, "
+                "expires_at_ttl = :ttl",
+                ConditionExpression="(attribute_not_exists(#s) OR #s <> :ok) AND "
+                "(attribute_not_exists(lease_until) OR lease_until < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":until": Decimal(repr(now + lease_s)),
+                    ":now": Decimal(repr(now)),
+                    ":zero": 0,
+                    ":one": 1,
+                    ":ok": "succeeded",
+                    ":ttl": int(now + 30 * 86_400),
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def finish_delivery(
+        self, event_id: str, target_id: str, *, succeeded: bool, status: int | None, error: str | None
+    ) -> None:
+        self._table.update_item(
+            Key={"pk": f"DELIVERY#{event_id}", "sk": target_id},
+            UpdateExpression="SET #s = :s, last_status = :code, last_error = :err, lease_until = :zero",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":s": "succeeded" if succeeded else "retrying",
+                ":code": status if status is not None else 0,
+                ":err": error or "",
+                ":zero": 0,
+            },
+        )
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _serialize(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+
+
+class _Table:
+    """The few Table calls the store makes, over the thread-safe client, with Python values in and out."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self._client = client
+        self.name = name
+
+    @staticmethod
+    def _ser(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: _SERIALIZER.serialize(v) for k, v in values.items()}
+
+    @staticmethod
+    def _de(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        for name in ("Key", "Item", "ExpressionAttributeValues", "ExclusiveStartKey"):
+            if name in kwargs:
+                kwargs[name] = self._ser(kwargs[name])
+        response: dict[str, Any] = getattr(self._client, method)(TableName=self.name, **kwargs)
+        if "Item" in response:
+            response["Item"] = self._de(response["Item"])
+        if "Items" in response:
+            response["Items"] = [self._de(i) for i in response["Items"]]
+        if "LastEvaluatedKey" in response:
+            response["LastEvaluatedKey"] = self._de(response["LastEvaluatedKey"])
+        return response
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("get_item", **kwargs)
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("put_item", **kwargs)
+
+    def update_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("update_item", **kwargs)
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("query", **kwargs)

@@ -1,0 +1,137 @@
+"""The event router: does what AWS does between resources and functions, which moto does not — feeds SQS
+messages to their functions in the SQS event shape (deleting what succeeded, leaving failures to come back)
+and runs scheduled functions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from typing import Any
+
+from .runtime import FunctionPool
+
+log = logging.getLogger("vidrelay.local.router")
+
+
+class SqsPoller(threading.Thread):
+    def __init__(
+        self,
+        pool: FunctionPool,
+        *,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        batch_size: int,
+        report_failures: bool,
+        stop: threading.Event,
+        name: str,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._pool = pool
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._batch_size = batch_size
+        self._report_failures = report_failures
+        self._stop = stop
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=min(self._batch_size, 10),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # moto stopping under us at shutdown
+                if self._stop.is_set():
+                    return
+                log.exception("receive failed")
+                time.sleep(0.5)
+                continue
+            if messages:
+                self._dispatch(messages)
+
+    def _dispatch(self, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [self._record(m) for m in messages]}
+        failed: set[str] = set()
+        try:
+            result = self._pool.invoke(event) or {}
+            if self._report_failures:
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:
+            log.exception(
+                "%s failed on a batch; its messages come back after their visibility timeout",
+                self._pool.spec.logical_id,
+            )
+            return
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+
+    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+        attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}
+        message_attributes = {
+            k: {
+                "stringValue": v.get("StringValue"),
+                "binaryValue": v.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": v.get("DataType"),
+            }
+            for k, v in message.get("MessageAttributes", {}).items()
+        }
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": attributes,
+            "messageAttributes": message_attributes,
+            "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": self._pool.region,
+        }
+
+
+class Scheduler(threading.Thread):
+    """Invokes a scheduled function back to back. Each invocation gets `budget_s` of remaining time beyond the
+    function's own safety margin, so stopping the stack waits at most about one budget."""
+
+    def __init__(
+        self, pool: FunctionPool, *, rule_name: str, rule_arn: str, budget_s: float, stop: threading.Event
+    ) -> None:
+        super().__init__(name=f"schedule-{rule_name}", daemon=True)
+        self._pool = pool
+        self._rule_arn = rule_arn
+        self._budget_s = budget_s
+        self._stop = stop
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            event = {
+                "version": "0",
+                "id": hashlib.sha1(str(time.time()).encode()).hexdigest(),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self._pool.region,
+                "resources": [self._rule_arn],
+                "detail": {},
+            }
+            started = time.time()
+            try:
+                self._pool.invoke(event, timeout_s=self._budget_s + 15.0)
+            except Exception:
+                log.exception("scheduled %s failed", self._pool.spec.logical_id)
+                self._stop.wait(1.0)
+            if time.time() - started < 0.05:
+                self._stop.wait(0.05)

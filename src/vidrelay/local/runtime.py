@@ -1,0 +1,72 @@
+"""Runs the template's functions in-process the way Lambda would: each function has a pool of "containers"
+(separate module instances), each handling one event at a time, so module-level state behaves as in Lambda."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import queue
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .template import FunctionSpec
+
+_module_counter = itertools.count()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.time()) * 1000))
+
+
+class FunctionPool:
+    def __init__(self, spec: FunctionSpec, root: Path, *, containers: int, region: str) -> None:
+        self.spec = spec
+        self.region = region
+        handler_file, _, handler_name = spec.handler.rpartition(".")
+        source = root / spec.code_uri / f"{handler_file.replace('.', '/')}.py"
+        self._idle: queue.Queue[Callable[[dict[str, Any], Any], Any]] = queue.Queue()
+        for _ in range(containers):
+            module = _load(source)
+            self._idle.put(getattr(module, handler_name))
+
+    def invoke(self, event: dict[str, Any], *, timeout_s: float | None = None) -> Any:
+        handler = self._idle.get()
+        try:
+            context = LambdaContext(
+                function_name=self.spec.logical_id,
+                memory_limit_in_mb=self.spec.memory_mb,
+                invoked_function_arn=f"arn:aws:lambda:{self.region}:123456789012:function:{self.spec.logical_id}",
+                aws_request_id=str(uuid.uuid4()),
+                deadline=time.time() + (timeout_s if timeout_s is not None else self.spec.timeout_s),
+            )
+            return handler(event, context)
+        finally:
+            self._idle.put(handler)
+
+
+def _load(source: Path) -> ModuleType:
+    name = f"vidrelay_local_fn_{source.parent.name}_{next(_module_counter)}"
+    spec = importlib.util.spec_from_file_location(name, source)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,226 @@
+"""`vidrelay local`: the whole deployment on a laptop. An embedded moto server holds every resource declared in
+template.yaml, the upstream simulator stands in for the providers, the template's functions run in-process,
+and the event router wires them exactly as the template says."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .apigw import HttpApi
+from .provision import ResourceMap, provision
+from .router import Scheduler, SqsPoller
+from .runtime import FunctionPool
+from .template import Template
+
+log = logging.getLogger("vidrelay.local")
+
+REGION = "us-east-1"
+DEFAULT_API_KEY = "sk-local-vidrelay"
+TENANT = "local"
+
+
+def project_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "template.yaml").exists() and (parent / "functions").is_dir():
+            return parent
+    raise FileNotFoundError("template.yaml not found above the vidrelay package")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalOptions:
+    port: int = 8787
+    sim_seconds: float = 4.0
+    strict_urls: bool = False
+    webhook_retry_scale: float = 1.0
+    api_key: str = field(default_factory=lambda: os.environ.get("VIDRELAY_LOCAL_API_KEY", DEFAULT_API_KEY))
+    webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("VIDRELAY_LOCAL_WEBHOOK_SECRET")
+    )
+    state_dir: Path = field(default_factory=lambda: Path.cwd() / ".vidrelay")
+    root: Path | None = None
+    containers: int = 4
+    # How fast the poller revisits a job locally: the simulator finishes in seconds, not minutes.
+    poll_interval_scale: float = 0.02
+    poller_budget_s: float = 2.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
+        self.root = self.options.root or project_root()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._servers: list[BaseWSGIServer] = []
+        self.moto: Any = None
+        self.simulator: Any = None
+        self.resources: ResourceMap | None = None
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        from moto.server import ThreadedMotoServer
+        from vidrelay_core.webhooks import new_secret
+
+        from vidrelay.simulator.server import Simulator
+
+        opts = self.options
+        moto_port = free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self.moto.start()
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        self.simulator = Simulator(port=0, sim_seconds=opts.sim_seconds).start()
+
+        # Functions read their configuration from the environment, as in Lambda. Fake credentials keep boto3
+        # from looking for real ones; AWS_ENDPOINT_URL points every client at the embedded moto.
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ENDPOINT_URL": endpoint,
+            }
+        )
+        template = Template.load(self.root / "template.yaml")
+        self.resources = provision(
+            template, endpoint_url=endpoint, region=REGION, stack_name="vidrelay-local"
+        )
+        functions = template.functions()
+        env: dict[str, str] = {}
+        for fn in functions:
+            env.update(self.resources.environment_for(fn))
+        upstream_key = "sk-sim-" + secrets.token_hex(12)
+        env.update(
+            {
+                "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": self.simulator.url,
+                "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": upstream_key,
+                "VIDRELAY_ALLOW_LOOPBACK_URLS": "false" if opts.strict_urls else "true",
+                "VIDRELAY_POLL_INTERVAL_SCALE": str(opts.poll_interval_scale),
+                "VIDRELAY_WEBHOOK_RETRY_SCALE": str(opts.webhook_retry_scale),
+                "VIDRELAY_POLLER_SWEEP_SECONDS": str(opts.poller_budget_s),
+                "VIDRELAY_POLLER_TICK_S": "0.1",
+                "VIDRELAY_SUBMIT_LEASE_S": "10",
+                "VIDRELAY_DOWNLOAD_LEASE_S": "30",
+                "VIDRELAY_OUTBOX_GRACE_S": "2",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                **opts.extra_env,
+            }
+        )
+        os.environ.update(env)
+        self.upstream_key = upstream_key
+
+        webhook_secret = opts.webhook_secret or new_secret()
+        self._seed_tenant(opts.api_key, webhook_secret)
+
+        pools = {
+            fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION)
+            for fn in functions
+        }
+        self._wire(template, pools)
+
+        api = HttpApi((method, path, pools[fn_id]) for method, path, fn_id in template.routes())
+        server = make_server("127.0.0.1", opts.port, api, threaded=True)
+        self._servers.append(server)
+        self._spawn(server.serve_forever, "api")
+
+        self.info = {
+            "api_url": f"http://127.0.0.1:{server.server_port}/v1",
+            "api_key": opts.api_key,
+            "tenant": TENANT,
+            "webhook_secret": webhook_secret,
+            "aws_endpoint_url": endpoint,
+            "region": REGION,
+            "intake_bucket": None,
+            "results_bucket": self.resources.ref("ResultsBucket"),
+            "simulator_url": self.simulator.url,
+        }
+        opts.state_dir.mkdir(parents=True, exist_ok=True)
+        (opts.state_dir / "local.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        return self.info
+
+    def _seed_tenant(self, api_key: str, webhook_secret: str) -> None:
+        import boto3
+        from vidrelay_core.ids import hash_api_key
+        from vidrelay_core.store import JobStore
+
+        assert self.resources is not None
+        store = JobStore(self.resources.ref("JobsTable"), client=boto3.client("dynamodb"))
+        store.put_api_key(hash_api_key(api_key), TENANT)
+        store.put_tenant(TENANT, webhook_secret=webhook_secret)
+
+    def _wire(self, template: Template, pools: dict[str, FunctionPool]) -> None:
+        import boto3
+
+        assert self.resources is not None
+        sqs = boto3.client("sqs")
+        for fn in template.functions():
+            for event in fn.events:
+                pool = pools[fn.logical_id]
+                if event.kind == "sqs" and event.queue:
+                    for worker in range(self.options.containers):
+                        self._threads.append(
+                            SqsPoller(
+                                pool,
+                                sqs=sqs,
+                                queue_url=self.resources.queue_url(event.queue),
+                                queue_arn=self.resources.attr(event.queue, "Arn"),
+                                batch_size=event.batch_size or 10,
+                                report_failures=event.report_batch_item_failures,
+                                stop=self._stop,
+                                name=f"sqs-{fn.logical_id}-{worker}",
+                            )
+                        )
+                elif event.kind == "schedule":
+                    self._threads.append(
+                        Scheduler(
+                            pool,
+                            rule_name=f"{fn.logical_id}{event.name}",
+                            rule_arn=f"arn:aws:events:{REGION}:123456789012:rule/{fn.logical_id}{event.name}",
+                            budget_s=self.options.poller_budget_s,
+                            stop=self._stop,
+                        )
+                    )
+        for thread in self._threads:
+            thread.start()
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for server in self._servers:
+            server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=self.options.poller_budget_s + 5)
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self.moto is not None:
+            self.moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
