@@ -61,9 +61,7 @@ def list_videos() -> dict[str, Any]:
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order", order, '"asc" or "desc"')
-    jobs, has_more = relay().list(
-        tenant, after=query.get("after") or None, limit=int(limit_text), order=order
-    )
+    jobs, has_more = relay().list(tenant, after=query.get("after") or None, limit=int(limit_text), order=order)
     data = [_video(job) for job in jobs]
     return {
         "object": "list",

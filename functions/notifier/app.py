@@ -33,7 +33,7 @@ def record_handler(record: SQSRecord) -> None:
         service.sqs.change_message_visibility(
             QueueUrl=service.settings.webhook_queue_url,
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(int(round(delay)), 43_200),
+            VisibilityTimeout=min(round(delay), 43_200),
         )
         raise
 
@@ -41,6 +41,4 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -66,7 +66,7 @@ def _wait_for_signal() -> None:
 
 
 def _local(args: argparse.Namespace) -> int:
-    from vidrelay.local.stack import LocalOptions, LocalStack
+    from vidrelay.local.stack import LocalOptions, LocalStack, PortInUse
 
     stack = LocalStack(
         LocalOptions(
@@ -76,7 +76,11 @@ def _local(args: argparse.Namespace) -> int:
             webhook_retry_scale=args.webhook_retry_scale,
         )
     )
-    info = stack.start()
+    try:
+        info = stack.start()
+    except PortInUse as exc:
+        print(f"vidrelay local: {exc}", file=sys.stderr)
+        return 2
     print(f"vidrelay local is serving {info['api_url']}")
     print(f"  API key:        {info['api_key']}")
     print(f"  webhook secret: {info['webhook_secret']}")

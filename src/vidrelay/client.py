@@ -34,9 +34,7 @@ class Endpoint:
         url = api_url or os.environ.get("VIDRELAY_API_URL") or local.get("api_url")
         key = api_key or os.environ.get("VIDRELAY_API_KEY") or local.get("api_key")
         if not url or not key:
-            raise SystemExit(
-                "No vidrelay API found: start `vidrelay local`, or pass --api-url and --api-key."
-            )
+            raise SystemExit("No vidrelay API found: start `vidrelay local`, or pass --api-url and --api-key.")
         return cls(url.rstrip("/"), key)
 
 

@@ -65,9 +65,7 @@ def run(out_dir: Path = Path("out")) -> int:
     stack = LocalStack(LocalOptions(port=free_port(), sim_seconds=3.0))
     info = stack.start()
     receiver = Receiver(secret=info["webhook_secret"]).start()
-    print(
-        f"vidrelay local: {info['api_url']}  (moto {info['aws_endpoint_url']}, simulator {info['simulator_url']})"
-    )
+    print(f"vidrelay local: {info['api_url']}  (moto {info['aws_endpoint_url']}, simulator {info['simulator_url']})")
     print(f"webhook receiver: {receiver.url}\n")
     failures = 0
     try:

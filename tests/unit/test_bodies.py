@@ -32,8 +32,9 @@ def test_bad_json_names_the_body(data):
 
 
 def test_multipart_fields_and_files():
-    content_type, data = multipart([("model", "sora-2", None), ("prompt", "héllo", None),
-                                    ("input_reference", b"\x89PNG...", "r.png")])
+    content_type, data = multipart(
+        [("model", "sora-2", None), ("prompt", "héllo", None), ("input_reference", b"\x89PNG...", "r.png")]
+    )
     body = parse_body(content_type, data)
     assert body.fields == {"model": "sora-2", "prompt": "héllo"}
     assert body.files["input_reference"].filename == "r.png"

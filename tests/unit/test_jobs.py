@@ -7,8 +7,17 @@ from vidrelay_core.jobs import TRANSITIONS, IllegalTransition, Job, Output, vide
 
 
 def job(**changes) -> Job:
-    base = Job(id="video_1", tenant="t", model="sora-2", family="videos", provider="apiyi", prompt="p",
-               seconds="4", size="1280x720", created_at=1000.0)
+    base = Job(
+        id="video_1",
+        tenant="t",
+        model="sora-2",
+        family="videos",
+        provider="apiyi",
+        prompt="p",
+        seconds="4",
+        size="1280x720",
+        created_at=1000.0,
+    )
     return base.with_changes(**changes)
 
 
@@ -28,8 +37,15 @@ def test_no_move_backwards_from_downloading():
 
 @pytest.mark.parametrize(
     ("state", "status"),
-    [("accepted", "queued"), ("submitted", "queued"), ("running", "in_progress"), ("downloading", "in_progress"),
-     ("completed", "completed"), ("failed", "failed"), ("expired", "failed")],
+    [
+        ("accepted", "queued"),
+        ("submitted", "queued"),
+        ("running", "in_progress"),
+        ("downloading", "in_progress"),
+        ("completed", "completed"),
+        ("failed", "failed"),
+        ("expired", "failed"),
+    ],
 )
 def test_public_status(state, status):
     assert video_object(job(state=state), retention_days=30)["status"] == status
@@ -37,8 +53,9 @@ def test_public_status(state, status):
 
 def test_video_object_carries_openai_and_vidrelay_fields():
     out = Output(bytes=10, sha256="ab", duration_s=4.0, width=1280, height=720, bucket="b", key="k.mp4")
-    video = video_object(job(state="completed", completed_at=2000.0, output=out, cost_usd=0.4,
-                             metadata={"a": "b"}), retention_days=30)
+    video = video_object(
+        job(state="completed", completed_at=2000.0, output=out, cost_usd=0.4, metadata={"a": "b"}), retention_days=30
+    )
     assert video["object"] == "video"
     assert video["task_id"] == video["id"] == "video_1"
     assert video["progress"] == 100

@@ -27,8 +27,9 @@ def test_openai_sdk_verifies():
 
     secret = new_secret()
     body = '{"id":"evt_1","object":"event","type":"video.completed","data":{"id":"video_1"}}'
-    OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1").webhooks.verify_signature(body, signed(secret, body),
-                                                                                     secret=secret)
+    OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1").webhooks.verify_signature(
+        body, signed(secret, body), secret=secret
+    )
 
 
 def test_wrong_secret_or_tampered_body_fails():
@@ -45,8 +46,7 @@ def test_two_secrets_give_two_signatures_either_verifies():
     header = sign([old, new], "evt_2", ts, "{}")
     assert header.count("v1,") == 2
     for secret in (old, new):
-        assert verify(secret, b"{}", {"webhook-id": "evt_2", "webhook-timestamp": str(ts),
-                                      "webhook-signature": header})
+        assert verify(secret, b"{}", {"webhook-id": "evt_2", "webhook-timestamp": str(ts), "webhook-signature": header})
 
 
 @pytest.mark.parametrize("age", [301, -301])

@@ -98,9 +98,7 @@ def _multipart(content_type: str, data: bytes) -> ParsedBody:
     for part in parts:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str) or not name:
-            raise InvalidRequest(
-                "body", message="A multipart part has no form field name.", code="invalid_multipart"
-            )
+            raise InvalidRequest("body", message="A multipart part has no form field name.", code="invalid_multipart")
         payload = part.get_payload(decode=True)
         payload = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()

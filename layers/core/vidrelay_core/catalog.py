@@ -67,9 +67,7 @@ class ModelSpec:
             },
             "size": {"allowed": list(self.sizes), "default": self.size_default},
             "modes": [
-                m
-                for m, ok in (("text-to-video", self.text_to_video), ("image-to-video", self.image_to_video))
-                if ok
+                m for m, ok in (("text-to-video", self.text_to_video), ("image-to-video", self.image_to_video)) if ok
             ],
             "price": self.price.describe(),
             "upstream_retention_s": self.upstream_retention_s,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-State = Literal[
-    "accepted", "submitted", "running", "downloading", "completed", "failed", "canceled", "expired"
-]
+State = Literal["accepted", "submitted", "running", "downloading", "completed", "failed", "canceled", "expired"]
 
 IN_FLIGHT: frozenset[str] = frozenset({"accepted", "submitted", "running", "downloading"})
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "canceled", "expired"})

@@ -100,8 +100,7 @@ def _prompt(value: Any, max_chars: int) -> str:
     if len(value) > max_chars:
         raise InvalidRequest(
             "prompt",
-            message=f"Invalid value for 'prompt': {len(value)} characters given; at most {max_chars} "
-            "are allowed.",
+            message=f"Invalid value for 'prompt': {len(value)} characters given; at most {max_chars} are allowed.",
             code="string_above_max_length",
         )
     return value

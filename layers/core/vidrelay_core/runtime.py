@@ -24,9 +24,7 @@ def relay() -> Relay:
     )
     return Relay(
         settings,
-        store=JobStore(
-            settings.jobs_table, client=boto3.client("dynamodb"), retention_days=settings.retention_days
-        ),
+        store=JobStore(settings.jobs_table, client=boto3.client("dynamodb"), retention_days=settings.retention_days),
         publisher=EventPublisher(settings.events_topic_arn, sns=boto3.client("sns")),
         s3=boto3.client("s3", config=s3_config),
         sqs=boto3.client("sqs"),

@@ -193,9 +193,7 @@ class Relay:
             result = self.adapters(job.family).submit(job)
         except UpstreamUnavailable as exc:
             delay = max(self._poll_interval(job), exc.retry_after_s or 0.0)
-            return self.store.save(
-                job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay)
-            )
+            return self.store.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay))
         except UpstreamAmbiguous as exc:
             return self.transition(
                 job,
@@ -277,9 +275,7 @@ class Relay:
         """Checks every due in-flight job once: one Query per shard on the sparse index, no scan."""
         stats = SweepStats(sweeps=1)
         now = self.clock()
-        due = [
-            job for shard in range(self.settings.inflight_shards) for job in self.store.due_jobs(shard, now)
-        ]
+        due = [job for shard in range(self.settings.inflight_shards) for job in self.store.due_jobs(shard, now)]
         stats.due = len(due)
         if not due:
             return stats
@@ -414,9 +410,7 @@ class Relay:
             if job.state == "running" and result.progress <= job.progress:
                 self.store.reschedule(job, next_check)
                 return "unchanged"
-            self.transition(
-                job, "running", progress=max(result.progress, job.progress), next_check_at=next_check
-            )
+            self.transition(job, "running", progress=max(result.progress, job.progress), next_check_at=next_check)
             return "progress"
         if result.state == "failed":
             self.transition(
@@ -493,9 +487,7 @@ class Relay:
             bucket=result.bucket,
             key=result.key,
         )
-        outcome = self._finish_download(
-            video_id, "completed", output=output, completed_at=self.clock(), progress=100
-        )
+        outcome = self._finish_download(video_id, "completed", output=output, completed_at=self.clock(), progress=100)
         if outcome == "gone":
             # Deleted or canceled while the bytes were moving: do not keep what nobody can see.
             self.s3.delete_object(Bucket=result.bucket, Key=result.key)

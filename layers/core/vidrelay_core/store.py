@@ -93,9 +93,7 @@ class JobStore:
             item["inflight_shard"] = f"S{job.inflight_shard}"
             item["next_check_at"] = job.next_check_at
         if job.is_terminal:
-            item["expires_at_ttl"] = int(
-                (job.completed_at or job.updated_at or time.time()) + self._retention_s
-            )
+            item["expires_at_ttl"] = int((job.completed_at or job.updated_at or time.time()) + self._retention_s)
         return _to_dynamo(item)
 
     @staticmethod
@@ -185,9 +183,7 @@ class JobStore:
         return job
 
     def get_idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None:
-        item = self._table.get_item(
-            Key={"pk": f"IDEM#{tenant}#{key}", "sk": "IDEM"}, ConsistentRead=True
-        ).get("Item")
+        item = self._table.get_item(Key={"pk": f"IDEM#{tenant}#{key}", "sk": "IDEM"}, ConsistentRead=True).get("Item")
         if not item or int(item.get("expires_at_ttl", 0)) < time.time():
             return None
         return IdempotencyRecord(video_id=str(item["video_id"]), request_hash=str(item["request_hash"]))
@@ -261,9 +257,7 @@ class JobStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return jobs[:limit]
 
-    def list_jobs(
-        self, tenant: str, *, after: Job | None, limit: int, newest_first: bool
-    ) -> tuple[list[Job], bool]:
+    def list_jobs(self, tenant: str, *, after: Job | None, limit: int, newest_first: bool) -> tuple[list[Job], bool]:
         kwargs: dict[str, Any] = {
             "IndexName": "by_tenant",
             "KeyConditionExpression": "tenant_pk = :t",
@@ -316,9 +310,9 @@ class JobStore:
     # -- webhook delivery ledger ----------------------------------------------------------------------------
 
     def delivery_succeeded(self, event_id: str, target_id: str) -> bool:
-        item = self._table.get_item(
-            Key={"pk": f"DELIVERY#{event_id}", "sk": target_id}, ConsistentRead=True
-        ).get("Item")
+        item = self._table.get_item(Key={"pk": f"DELIVERY#{event_id}", "sk": target_id}, ConsistentRead=True).get(
+            "Item"
+        )
         return bool(item and item.get("status") == "succeeded")
 
     def claim_delivery(self, event_id: str, target_id: str, *, lease_s: float) -> bool:

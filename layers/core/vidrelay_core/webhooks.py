@@ -33,8 +33,7 @@ def sign(secrets_: list[str], msg_id: str, timestamp: int, body: str) -> str:
     """One `v1,` signature per secret, space separated (several during a secret rotation)."""
     payload = f"{msg_id}.{timestamp}.{body}".encode()
     signatures = [
-        "v1," + base64.b64encode(hmac.new(_key(s), payload, hashlib.sha256).digest()).decode()
-        for s in secrets_
+        "v1," + base64.b64encode(hmac.new(_key(s), payload, hashlib.sha256).digest()).decode() for s in secrets_
     ]
     return " ".join(signatures)
 
@@ -107,7 +106,5 @@ def verify(secret: str, body: bytes, headers: dict[str, str], *, tolerance_s: in
         return False
     expected = sign([secret], msg_id, int(timestamp), body.decode()).split(",", 1)[1]
     return any(
-        hmac.compare_digest(sig.split(",", 1)[1], expected)
-        for sig in signatures.split()
-        if sig.startswith("v1,")
+        hmac.compare_digest(sig.split(",", 1)[1], expected) for sig in signatures.split() if sig.startswith("v1,")
     )

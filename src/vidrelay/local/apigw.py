@@ -38,7 +38,7 @@ class HttpApi:
 
 
 def _pattern(path: str) -> re.Pattern[str]:
-    regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)\\\+?\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+    regex = re.sub(r"\\\{([A-Za-z_][A-Za-z0-9_]*)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(path))
     return re.compile(regex)
 
 

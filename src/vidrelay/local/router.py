@@ -35,10 +35,10 @@ class SqsPoller(threading.Thread):
         self._queue_arn = queue_arn
         self._batch_size = batch_size
         self._report_failures = report_failures
-        self._stop = stop
+        self._halt = stop
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 messages = self._sqs.receive_message(
                     QueueUrl=self._queue_url,
@@ -48,7 +48,7 @@ class SqsPoller(threading.Thread):
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:  # moto stopping under us at shutdown
-                if self._stop.is_set():
+                if self._halt.is_set():
                     return
                 log.exception("receive failed")
                 time.sleep(0.5)
@@ -112,10 +112,10 @@ class Scheduler(threading.Thread):
         self._pool = pool
         self._rule_arn = rule_arn
         self._budget_s = budget_s
-        self._stop = stop
+        self._halt = stop
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             event = {
                 "version": "0",
                 "id": hashlib.sha1(str(time.time()).encode()).hexdigest(),
@@ -132,6 +132,6 @@ class Scheduler(threading.Thread):
                 self._pool.invoke(event, timeout_s=self._budget_s + 15.0)
             except Exception:
                 log.exception("scheduled %s failed", self._pool.spec.logical_id)
-                self._stop.wait(1.0)
+                self._halt.wait(1.0)
             if time.time() - started < 0.05:
-                self._stop.wait(0.05)
+                self._halt.wait(0.05)

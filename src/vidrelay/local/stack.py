@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
+def ensure_port_free(port: int) -> None:
+    """Fails before anything starts, rather than after moto and the simulator are up."""
+    if port == 0:
+        return
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortInUse(f"port {port} is in use (another vidrelay local?); stop it or pass --port") from exc
+
+
 @dataclass
 class LocalOptions:
     port: int = 8787
@@ -50,9 +66,7 @@ class LocalOptions:
     strict_urls: bool = False
     webhook_retry_scale: float = 1.0
     api_key: str = field(default_factory=lambda: os.environ.get("VIDRELAY_LOCAL_API_KEY", DEFAULT_API_KEY))
-    webhook_secret: str | None = field(
-        default_factory=lambda: os.environ.get("VIDRELAY_LOCAL_WEBHOOK_SECRET")
-    )
+    webhook_secret: str | None = field(default_factory=lambda: os.environ.get("VIDRELAY_LOCAL_WEBHOOK_SECRET"))
     state_dir: Path = field(default_factory=lambda: Path.cwd() / ".vidrelay")
     root: Path | None = None
     containers: int = 4
@@ -75,12 +89,25 @@ class LocalStack:
         self.info: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
+        """Starts everything; if any part fails, stops what already runs before raising."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
         from moto.server import ThreadedMotoServer
         from vidrelay_core.webhooks import new_secret
 
         from vidrelay.simulator.server import Simulator
 
         opts = self.options
+        # Every AWS call and every API request would otherwise print an access-log line.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # Metrics are disabled locally (no CloudWatch); Powertools still warns on every flush.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        ensure_port_free(opts.port)
         moto_port = free_port()
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self.moto.start()
@@ -100,9 +127,7 @@ class LocalStack:
             }
         )
         template = Template.load(self.root / "template.yaml")
-        self.resources = provision(
-            template, endpoint_url=endpoint, region=REGION, stack_name="vidrelay-local"
-        )
+        self.resources = provision(template, endpoint_url=endpoint, region=REGION, stack_name="vidrelay-local")
         functions = template.functions()
         env: dict[str, str] = {}
         for fn in functions:
@@ -132,8 +157,7 @@ class LocalStack:
         self._seed_tenant(opts.api_key, webhook_secret)
 
         pools = {
-            fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION)
-            for fn in functions
+            fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION) for fn in functions
         }
         self._wire(template, pools)
 

@@ -99,14 +99,10 @@ class VideosAdapter:
                 timeout=POLL_TIMEOUT,
             )
         except httpx.TransportError as exc:
-            raise UpstreamUnavailable(
-                f"poll failed: {type(exc).__name__}", code="upstream_unavailable"
-            ) from None
+            raise UpstreamUnavailable(f"poll failed: {type(exc).__name__}", code="upstream_unavailable") from None
         if response.status_code == 404:
             # Seed 002: results are kept one day; after that the task answers 404.
-            raise UpstreamResultGone(
-                "the upstream no longer has this task", code="upstream_expired", status=404
-            )
+            raise UpstreamResultGone("the upstream no longer has this task", code="upstream_expired", status=404)
         if response.status_code == 429 or response.status_code >= 500:
             raise UpstreamUnavailable(
                 f"poll answered {response.status_code}",

@@ -1,0 +1,496 @@
+"""template.yaml is the single source of truth: it lints clean, and says what the architecture promises.
+
+The SAM template is translated offline with samtranslator, so these checks see the CloudFormation that would
+deploy (generated roles, the HTTP API's routes), not only what the author typed.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vidrelay.local.template import (
+    NO_VALUE,
+    Template,
+    UnresolvableError,
+    load_yaml,
+    parse_rate,
+    references,
+    resolve,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+EXPECTED_ROUTES = {
+    ("POST", "/v1/videos"),
+    ("GET", "/v1/videos"),
+    ("GET", "/v1/videos/{video_id}"),
+    ("DELETE", "/v1/videos/{video_id}"),
+    ("GET", "/v1/videos/{video_id}/content"),
+    ("GET", "/v1/models"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+}
+
+# What each function's own statements may name: its tables, buckets, topics, queues and secrets, nothing else.
+EXPECTED_POLICY_TARGETS = {
+    "ApiFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
+    "PollerFunction": {"JobsTable", "VideoEventsTopic", "DownloadQueue", "UpstreamVideosApiKeyParameter"},
+    "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
+    "NotifierFunction": {"JobsTable", "WebhookQueue"},
+}
+
+# Managed policies SAM attaches by itself (logs, X-Ray, and polling the SQS event source); nothing else.
+SAM_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+
+PSEUDO_PARAMETERS = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix", "AWS::StackName"}
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _executable(name: str) -> str:
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed (pip install -e '.[dev]')")
+    return found
+
+
+def _tool_env() -> dict[str, str]:
+    # `sam validate` needs a region even offline; telemetry would try the network.
+    return {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+
+
+@contextmanager
+def _region(region: str) -> Iterator[None]:
+    previous = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = region
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["AWS_DEFAULT_REGION"]
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = previous
+
+
+class _BundledPolicies:
+    """samtranslator's managed-policy loader, without asking IAM (the map ships with samtranslator)."""
+
+    def load(self) -> dict[str, str]:
+        from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
+
+        return get_bundled_managed_policy_map("aws") or {}
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    return load_yaml(TEMPLATE.read_text())
+
+
+@pytest.fixture(scope="module")
+def cfn(raw: dict[str, Any]) -> dict[str, Any]:
+    from samtranslator.translator.transform import transform
+
+    sam = copy.deepcopy(raw)
+    for resource in sam["Resources"].values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if key in properties:  # `sam package` would have uploaded these; the translator wants s3:// URIs
+                properties[key] = "s3://vidrelay-artifacts/placeholder.zip"
+    with _region("us-east-1"):
+        return transform(sam, {}, _BundledPolicies())  # type: ignore[arg-type]
+
+
+def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {lid: res for lid, res in template["Resources"].items() if res["Type"] == resource_type}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _is_documented_wildcard(statement: dict[str, Any]) -> bool:
+    """The one exception: kms:Decrypt of the AWS-managed aws/ssm key, whose id is unknown at deploy time."""
+    condition = statement.get("Condition", {}).get("StringEquals", {})
+    return _as_list(statement["Action"]) == ["kms:Decrypt"] and "kms:ViaService" in condition
+
+
+# ------------------------------------------------------------------------------------------- linters
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    result = subprocess.run(
+        [_executable("cfn-lint"), str(TEMPLATE)], cwd=ROOT, env=_tool_env(), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = subprocess.run(
+        [_executable("sam"), "validate", "--lint", "--template", str(TEMPLATE)],
+        cwd=ROOT,
+        env=_tool_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------------------------------- functions
+
+
+def test_every_function_runs_python_313_on_arm64(cfn: dict[str, Any]) -> None:
+    functions = _of_type(cfn, "AWS::Lambda::Function")
+
+    assert set(functions) == set(EXPECTED_POLICY_TARGETS)
+    for logical_id, function in functions.items():
+        assert function["Properties"]["Runtime"] == "python3.13", logical_id
+        assert function["Properties"]["Architectures"] == ["arm64"], logical_id
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}, logical_id
+
+
+def test_the_http_api_serves_exactly_the_public_routes(cfn: dict[str, Any]) -> None:
+    (api,) = _of_type(cfn, "AWS::ApiGatewayV2::Api").values()
+    paths = api["Properties"]["Body"]["paths"]
+
+    routes = {(method.upper(), path) for path, methods in paths.items() for method in methods}
+
+    assert routes == EXPECTED_ROUTES  # no catch-all ($default, ANY, {proxy+})
+
+
+def test_the_local_stack_reads_the_same_routes_as_the_deployed_api() -> None:
+    routes = Template.load(TEMPLATE).routes()
+
+    assert {(method, path) for method, path, _ in routes} == EXPECTED_ROUTES
+    assert {function for _, _, function in routes} == {"ApiFunction"}
+
+
+def test_sqs_consumers_report_partial_batch_failures(cfn: dict[str, Any]) -> None:
+    mappings = _of_type(cfn, "AWS::Lambda::EventSourceMapping")
+    by_function = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"] for m in mappings.values()}
+
+    assert by_function["DownloaderFunction"]["BatchSize"] == 1
+    assert by_function["NotifierFunction"]["BatchSize"] == 5
+    for properties in by_function.values():
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_queues_outlast_their_consumers_timeouts(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    # A message must not reappear while its consumer may still be working on it.
+    for queue, function in (("DownloadQueue", "DownloaderFunction"), ("WebhookQueue", "NotifierFunction")):
+        timeout = resources[function]["Properties"].get("Timeout", raw["Globals"]["Function"]["Timeout"])
+        assert resources[queue]["Properties"]["VisibilityTimeout"] > timeout
+
+
+# ------------------------------------------------------------------------------------------- least privilege
+
+
+def test_function_policies_name_no_wildcard_resources(cfn: dict[str, Any]) -> None:
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        for statement in _statements(role):
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"{logical_id}: wildcard action {action}"
+            for resource in _as_list(statement["Resource"]):
+                assert resource != "*", f"{logical_id}: Resource '*' in {statement.get('Sid')}"
+                named = references(resource) - PSEUDO_PARAMETERS
+                if not named:
+                    assert _is_documented_wildcard(statement), f"{logical_id}: {statement}"
+
+
+def test_each_function_policy_names_only_its_own_resources(cfn: dict[str, Any]) -> None:
+    roles = _of_type(cfn, "AWS::IAM::Role")
+
+    for function, expected in EXPECTED_POLICY_TARGETS.items():
+        named = set().union(*(references(s["Resource"]) for s in _statements(roles[f"{function}Role"])))
+        assert named - PSEUDO_PARAMETERS == expected, function
+
+
+def test_roles_carry_only_the_managed_policies_sam_adds_itself(cfn: dict[str, Any]) -> None:
+    # SAM attaches AWSLambdaSQSQueueExecutionRole (Resource "*") to SQS-triggered functions and offers no switch;
+    # only a hand-written role would avoid it. It grants receive/delete on queues, nothing on data.
+    for logical_id, role in _of_type(cfn, "AWS::IAM::Role").items():
+        managed = set(role["Properties"].get("ManagedPolicyArns", []))
+        assert managed <= SAM_MANAGED_POLICIES, logical_id
+
+
+def test_the_ssm_parameter_arn_keeps_the_leading_slash_once(raw: dict[str, Any]) -> None:
+    statements = raw["Resources"]["ApiFunction"]["Properties"]["Policies"][0]["Statement"]
+    (ssm,) = [s for s in statements if s["Action"] == "ssm:GetParameter"]
+    context = Template.load(TEMPLATE).context(region="eu-west-1")
+
+    arn = resolve(ssm["Resource"], context)
+
+    assert arn == "arn:aws:ssm:eu-west-1:123456789012:parameter/vidrelay/upstream/videos/api-key"
+
+
+def test_results_bucket_is_private_encrypted_and_tls_only(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    bucket = resources["ResultsBucket"]["Properties"]
+    (deny,) = resources["ResultsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert resources["ResultsBucket"]["DeletionPolicy"] == "Retain"
+
+
+# ------------------------------------------------------------------------------------------- data and queues
+
+
+def test_jobs_table_has_the_sparse_inflight_and_tenant_indexes(raw: dict[str, Any]) -> None:
+    table = raw["Resources"]["JobsTable"]
+    properties = table["Properties"]
+    types = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+    indexes = {
+        index["IndexName"]: (
+            [(key["AttributeName"], key["KeyType"]) for key in index["KeySchema"]],
+            index["Projection"]["ProjectionType"],
+        )
+        for index in properties["GlobalSecondaryIndexes"]
+    }
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert indexes == {
+        "inflight": ([("inflight_shard", "HASH"), ("next_check_at", "RANGE")], "ALL"),
+        "by_tenant": ([("tenant_pk", "HASH"), ("created_key", "RANGE")], "ALL"),
+    }
+    assert types == {
+        "pk": "S",
+        "sk": "S",
+        "inflight_shard": "S",
+        "next_check_at": "N",
+        "tenant_pk": "S",
+        "created_key": "S",
+    }
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at_ttl", "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+@pytest.mark.parametrize(
+    ("queue", "dead_letter_queue", "max_receives"),
+    [("DownloadQueue", "DownloadDeadLetterQueue", 5), ("WebhookQueue", "WebhookDeadLetterQueue", 10)],
+)
+def test_work_queues_redrive_to_their_dead_letter_queues(
+    raw: dict[str, Any], queue: str, dead_letter_queue: str, max_receives: int
+) -> None:
+    resources = raw["Resources"]
+
+    redrive = resources[queue]["Properties"]["RedrivePolicy"]
+
+    assert redrive == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_letter_queue, "Arn"]},
+        "maxReceiveCount": max_receives,
+    }
+    assert resources[dead_letter_queue]["Properties"]["MessageRetentionPeriod"] == 1209600
+
+
+@pytest.mark.parametrize(
+    ("alarm", "watched"),
+    [
+        ("DownloadDeadLetterAlarm", "DownloadDeadLetterQueue"),
+        ("WebhookDeadLetterAlarm", "WebhookDeadLetterQueue"),
+        ("ApiErrorsAlarm", "ApiFunction"),
+    ],
+)
+def test_alarms_watch_dead_letters_and_api_errors(raw: dict[str, Any], alarm: str, watched: str) -> None:
+    properties = raw["Resources"][alarm]["Properties"]
+
+    assert raw["Resources"][alarm]["Type"] == "AWS::CloudWatch::Alarm"
+    assert references(properties["Dimensions"]) == {watched}
+    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["Threshold"] == 0
+    assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_alarm_email_subscription_exists_only_when_an_address_is_given(raw: dict[str, Any]) -> None:
+    template = Template.load(TEMPLATE)
+    condition = raw["Resources"]["AlarmEmailSubscription"]["Condition"]
+
+    assert template.context().condition(condition) is False
+    assert template.context(parameter_overrides={"AlarmEmail": "ops@example.com"}).condition(condition) is True
+
+
+def test_webhook_queue_receives_raw_events_from_the_topic_only(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    subscription = resources["WebhookQueueSubscription"]["Properties"]
+    (statement,) = resources["WebhookQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert subscription["Protocol"] == "sqs"
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "VideoEventsTopic"}}}
+
+
+def test_outputs_give_the_api_base_url_and_resource_names(cfn: dict[str, Any]) -> None:
+    outputs = cfn["Outputs"]
+
+    assert set(outputs) >= {
+        "ApiUrl",
+        "JobsTableName",
+        "ResultsBucketName",
+        "VideoEventsTopicArn",
+        "DownloadQueueUrl",
+        "WebhookQueueUrl",
+    }
+    assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/v1")
+
+
+# ------------------------------------------------------------------------------------------- template model
+
+
+def test_functions_merge_globals_with_their_own_settings() -> None:
+    poller = Template.load(TEMPLATE).function("PollerFunction")
+
+    assert (poller.code_uri, poller.handler, poller.timeout_s, poller.memory_mb) == (
+        "functions/poller/",
+        "app.lambda_handler",
+        70,
+        256,
+    )
+    assert poller.environment["VIDRELAY_POLLER_SWEEP_SECONDS"] == "50"
+    assert poller.environment["VIDRELAY_JOBS_TABLE"] == {"Ref": "JobsTable"}
+    assert [(e.name, e.kind, e.schedule) for e in poller.events] == [("Sweep", "schedule", "rate(1 minute)")]
+
+
+def test_sqs_events_name_their_queue_by_logical_id() -> None:
+    downloader = Template.load(TEMPLATE).function("DownloaderFunction")
+
+    (event,) = downloader.events
+
+    assert (event.kind, event.queue, event.batch_size, event.report_batch_item_failures) == (
+        "sqs",
+        "DownloadQueue",
+        1,
+        True,
+    )
+
+
+def test_short_tags_load_as_long_form_intrinsics() -> None:
+    document = load_yaml(
+        """
+        AWSTemplateFormatVersion: 2010-09-09
+        A: !Ref Thing
+        B: !GetAtt Queue.Arn
+        C: !GetAtt [Queue, QueueName]
+        D: !Sub "${AWS::Region}-x"
+        E: !Sub ["${A}-${B}", {A: !Ref X, B: y}]
+        F: !If [Cond, !Join ["-", [a, b]], !Ref AWS::NoValue]
+        G: !Not [!Equals [!Ref P, ""]]
+        H: !Select [1, !Split [",", "a,b"]]
+        I: !Base64 text
+        J: !Condition Cond
+        K: !GetAtt Db.Endpoint.Address
+        """
+    )
+
+    assert document["AWSTemplateFormatVersion"] == "2010-09-09"  # a string, not a date
+    assert document["A"] == {"Ref": "Thing"}
+    assert document["B"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert document["C"] == {"Fn::GetAtt": ["Queue", "QueueName"]}
+    assert document["D"] == {"Fn::Sub": "${AWS::Region}-x"}
+    assert document["E"] == {"Fn::Sub": ["${A}-${B}", {"A": {"Ref": "X"}, "B": "y"}]}
+    assert document["F"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    assert document["G"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "P"}, ""]}]}
+    assert document["H"] == {"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]}
+    assert document["I"] == {"Fn::Base64": "text"}
+    assert document["J"] == {"Condition": "Cond"}
+    assert document["K"] == {"Fn::GetAtt": ["Db", "Endpoint.Address"]}
+
+
+def test_resolve_evaluates_intrinsics_against_the_context() -> None:
+    context = Template.load(TEMPLATE).context(region="eu-west-1", stack_name="demo")
+    context.refs["Queue"] = "https://queue.example/q"
+    context.attrs["Queue"] = {"Arn": "arn:aws:sqs:eu-west-1:123456789012:q"}
+    context.condition_definitions = {"Yes": {"Fn::Equals": ["a", "a"]}}
+
+    value = {
+        "url": {"Ref": "Queue"},
+        "arn": {"Fn::GetAtt": ["Queue", "Arn"]},
+        "sub": {"Fn::Sub": "${AWS::StackName}/${Queue.Arn}/${!Literal}/${RetentionDays}"},
+        "join": {"Fn::Join": [",", [{"Ref": "AWS::Region"}, "b"]]},
+        "pick": {"Fn::Select": [1, {"Fn::Split": ["/", "a/b/c"]}]},
+        "gone": {"Fn::If": ["Yes", {"Ref": "AWS::NoValue"}, "kept"]},
+        "list": ["x", {"Ref": "AWS::NoValue"}],
+    }
+
+    assert resolve(value, context) == {
+        "url": "https://queue.example/q",
+        "arn": "arn:aws:sqs:eu-west-1:123456789012:q",
+        "sub": "demo/arn:aws:sqs:eu-west-1:123456789012:q/${Literal}/30",
+        "join": "eu-west-1,b",
+        "pick": "b",
+        "list": ["x"],
+    }
+    assert resolve({"Ref": "AWS::NoValue"}, context) is NO_VALUE
+
+
+def test_resolve_refuses_what_it_cannot_know() -> None:
+    context = Template.load(TEMPLATE).context()
+
+    with pytest.raises(UnresolvableError, match="NotCreated"):
+        resolve({"Ref": "NotCreated"}, context)
+    with pytest.raises(UnresolvableError, match="ImportValue"):
+        resolve({"Fn::ImportValue": "other-stack-output"}, context)
+
+
+def test_parameter_overrides_take_the_parameter_type() -> None:
+    template = Template.load(TEMPLATE)
+
+    assert template.parameter_values()["RetentionDays"] == 30
+    assert template.parameter_values({"RetentionDays": "7"})["RetentionDays"] == 7
+    with pytest.raises(KeyError, match="Nope"):
+        template.parameter_values({"Nope": "1"})
+
+
+@pytest.mark.parametrize(
+    ("expression", "seconds"),
+    [
+        ("rate(1 minute)", 60.0),
+        ("rate(5 minutes)", 300.0),
+        ("rate(1 hour)", 3600.0),
+        ("rate(2 days)", 172800.0),
+    ],
+)
+def test_parse_rate_reads_eventbridge_rates(expression: str, seconds: float) -> None:
+    assert parse_rate(expression) == seconds
+
+
+def test_parse_rate_rejects_cron() -> None:
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate("cron(0 12 * * ? *)")
