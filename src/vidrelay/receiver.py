@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,8 @@ class Received:
     headers: dict[str, str]
     verified: bool
     attempt: int
+    body: bytes = b""  # the raw body, exactly as signed
+    received_at: float = 0.0  # time.time() when the request arrived
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/webhooks"
 
     def handle(self, body: bytes, headers: dict[str, str]) -> int:
+        arrived = time.time()
         verified = True
         if self.secret:
             verified = verify(self.secret, body, headers)
@@ -66,7 +70,7 @@ class Receiver:
             self.attempts[msg_id] = self.attempts.get(msg_id, 0) + 1
             attempt = self.attempts[msg_id]
             status = self.statuses.pop(0) if self.statuses else 200
-        received = Received(json.loads(body), headers, verified, attempt)
+        received = Received(json.loads(body), headers, verified, attempt, body=body, received_at=arrived)
         if self.on_event:
             self.on_event(received)
         self.events.put(received)

@@ -127,6 +127,10 @@ def _size(value: Any, spec: ModelSpec) -> str:
     return value
 
 
+def _show(value: str) -> str:
+    return repr(value) if len(value) <= 200 else repr(value[:197] + "...")
+
+
 def _webhook_url(value: Any, allow_loopback: bool) -> str | None:
     if value is None or value == "":
         return None
@@ -138,7 +142,7 @@ def _webhook_url(value: Any, allow_loopback: bool) -> str | None:
         raise InvalidRequest(
             "webhook_url",
             value,
-            message=f"Invalid value for 'webhook_url': the URL {exc}.",
+            message=f"Invalid value for 'webhook_url': {_show(value)} was given, but the URL {exc}.",
             code="invalid_url",
         ) from None
     return value.strip()

@@ -132,7 +132,7 @@ class LocalStack:
         env: dict[str, str] = {}
         for fn in functions:
             env.update(self.resources.environment_for(fn))
-        upstream_key = "sk-sim-" + secrets.token_hex(12)
+        upstream_key = os.environ.get("VIDRELAY_LOCAL_UPSTREAM_KEY") or "sk-sim-" + secrets.token_hex(12)
         env.update(
             {
                 "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": self.simulator.url,

@@ -1,0 +1,527 @@
+"""`make bench`: measures the relay on this machine and prints one JSON document on stdout.
+
+Two things are measured (progress goes to stderr, so `make bench > bench.json` keeps only the JSON):
+
+* download: the downloader's transfer (`vidrelay_core.transfer.stream_url_to_s3`, upstream simulator → moto S3)
+  against a plain HTTP-to-file copy of the same bytes, for time and memory. moto and the simulator run in this
+  process; every measured transfer runs in a fresh child process (`python -m vidrelay.bench --child SPEC`), so
+  its memory figures hold the transfer alone and none of the S3 objects moto keeps in memory.
+* webhook_latency: upstream completion → `video.completed` webhook received, over jobs run through the
+  in-process local stack (`vidrelay local`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gc
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+DEFAULT_SIZES_MIB = (100, 1024)
+BUCKET = "vidrelay-bench"
+REGION = "us-east-1"
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_SESSION_TOKEN": "bench",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+UPSTREAM_HEADERS = {"Authorization": "Bearer sk-bench"}
+TASK_FIELDS = {"model": "sora-2", "seconds": "4", "size": "1280x720"}
+CHILD_TIMEOUT_S = 300.0
+WEBHOOK_JOBS = 50
+WEBHOOK_WAVE = 10
+WEBHOOK_SIM_SECONDS = 2.0
+WEBHOOK_WAIT_S = 60.0
+_STATUS_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$", re.MULTILINE)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --- pure helpers --------------------------------------------------------------------------------------------
+
+
+def parse_proc_status(text: str) -> dict[str, int]:
+    """The `NAME: N kB` fields of /proc/<pid>/status (VmRSS, VmHWM, ...), in bytes."""
+    return {name: int(value) * 1024 for name, value in _STATUS_FIELD.findall(text)}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is not within 0..100")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def mib_per_s(size: int, seconds: float) -> float:
+    return round(size / MiB / seconds, 1) if seconds > 0 else float("inf")
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return round(numerator / denominator, 2) if denominator > 0 else None
+
+
+def to_mib(size: int) -> float:
+    return round(size / MiB, 1)
+
+
+# --- machine -------------------------------------------------------------------------------------------------
+
+
+def total_memory_bytes() -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    memory = total_memory_bytes()
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_total_bytes": memory,
+        "memory_total_gib": round(memory / 1024**3, 1) if memory else None,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "packages": {name: version(name) for name in ("httpx", "boto3", "botocore", "moto", "werkzeug")},
+    }
+
+
+# --- child: one measured transfer ----------------------------------------------------------------------------
+
+
+def read_memory() -> dict[str, int]:
+    fields = parse_proc_status(Path("/proc/self/status").read_text())
+    return {"rss": fields.get("VmRSS", 0), "hwm": fields.get("VmHWM", 0)}
+
+
+def reset_peak() -> bool:
+    """Resets VmHWM to the current RSS (Linux ≥ 4.0: write 5 to clear_refs); False where that is refused."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # The downloader's own configuration (vidrelay_core.runtime), pointed at moto.
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=config)
+
+
+def plain_copy(client: Any, url: str, path: str) -> dict[str, Any]:
+    """The baseline: the same GET, the same chunk size, bytes written straight to a file."""
+    from vidrelay_core.transfer import READ_CHUNK
+
+    written = 0
+    with client.stream("GET", url, headers=UPSTREAM_HEADERS) as response, open(path, "wb") as out:
+        response.raise_for_status()
+        declared = int(response.headers["content-length"])
+        for chunk in response.iter_bytes(READ_CHUNK):
+            out.write(chunk)
+            written += len(chunk)
+    return {"bytes": written, "content_length": declared}
+
+
+def vidrelay_copy(client: Any, url: str, s3: Any, key: str) -> dict[str, Any]:
+    from vidrelay_core.transfer import stream_url_to_s3
+
+    result = stream_url_to_s3(client, "GET", url, headers=UPSTREAM_HEADERS, s3_client=s3, bucket=BUCKET, key=key)
+    return {"bytes": result.bytes, "sha256": result.sha256, "parts": result.parts}
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_transfer(spec: dict[str, Any]) -> dict[str, Any]:
+    """Imports and clients first (both modes alike), then baseline, then the transfer alone is measured."""
+    import httpx
+    import vidrelay_core.transfer  # noqa: F401  (imported in both modes, so both baselines hold it)
+
+    client = httpx.Client(follow_redirects=False)  # as vidrelay_core.upstream.http_client()
+    s3 = s3_client(spec["endpoint"])
+    s3.head_bucket(Bucket=BUCKET)  # warm: botocore loads its endpoint rules and signer on the first call
+    gc.collect()
+    before = read_memory()
+    peak_reset = reset_peak()
+    start = time.perf_counter()
+    if spec["mode"] == "plain":
+        outcome = plain_copy(client, spec["url"], spec["path"])
+    else:
+        outcome = vidrelay_copy(client, spec["url"], s3, spec["key"])
+    seconds = time.perf_counter() - start
+    after = read_memory()
+    if spec["mode"] == "plain":
+        outcome["sha256"] = file_sha256(spec["path"])  # after the measurement: checks, costs nothing measured
+    client.close()
+    return {**outcome, "seconds": seconds, "before": before, "after": after, "peak_reset": peak_reset}
+
+
+def child_main(raw_spec: str) -> int:
+    print(json.dumps(run_transfer(json.loads(raw_spec))))
+    return 0
+
+
+# --- parent: moto, simulator, the download comparison --------------------------------------------------------
+
+
+def free_port() -> int:
+    from vidrelay.local.stack import free_port as stack_free_port
+
+    return stack_free_port()
+
+
+@contextlib.contextmanager
+def download_services() -> Iterator[tuple[str, str]]:
+    """(moto endpoint, simulator url), both served from this process, with the bench bucket created."""
+    from moto.server import ThreadedMotoServer
+
+    from vidrelay.simulator.server import Simulator
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.update(FAKE_AWS_ENV)  # never real credentials: everything here talks to moto
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    simulator = Simulator(port=0, sim_seconds=0.5).start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint, simulator.url
+    finally:
+        simulator.stop()
+        moto.stop()
+
+
+def padded_content_url(sim_url: str, size: int) -> str:
+    """Creates a simulator task whose content is exactly `size` bytes (content_pad is the total body size:
+    the real MP4 followed by a `free` box) and returns its content URL once the task completed."""
+    import httpx
+
+    prompt = f"vidrelay bench download [sim:content_pad={size}]"
+    with httpx.Client(base_url=sim_url, headers=UPSTREAM_HEADERS, timeout=30) as client:
+        created = client.post("/v1/videos", json={**TASK_FIELDS, "prompt": prompt})
+        created.raise_for_status()
+        video_id = created.json()["id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/videos/{video_id}").json()["status"] != "completed":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"simulator task {video_id} did not complete")
+            time.sleep(0.1)
+    return f"{sim_url}/v1/videos/{video_id}/content"
+
+
+def warm_content(url: str) -> None:
+    """One unmeasured GET, so the simulator's MP4 is encoded and cached before any timing starts."""
+    import httpx
+
+    with httpx.stream("GET", url, headers=UPSTREAM_HEADERS, timeout=120) as response:
+        response.raise_for_status()
+        next(response.iter_bytes(MiB), b"")
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    env = {**os.environ, **FAKE_AWS_ENV}
+    command = [sys.executable, "-m", "vidrelay.bench", "--child", json.dumps(spec)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child ({spec['mode']}) failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def summarize(raw: dict[str, Any], size: int) -> dict[str, Any]:
+    before, after = raw["before"], raw["after"]
+    peak = after["hwm"] - before["rss"]
+    return {
+        "bytes": raw["bytes"],
+        "size_ok": raw["bytes"] == size,
+        "seconds": round(raw["seconds"], 3),
+        "throughput_mib_s": mib_per_s(raw["bytes"], raw["seconds"]),
+        "peak_memory_delta_bytes": peak,
+        "peak_memory_delta_mib": to_mib(peak),
+        "rss_before_mib": to_mib(before["rss"]),
+        "peak_rss_mib": to_mib(after["hwm"]),
+        "rss_after_mib": to_mib(after["rss"]),
+        "hwm_reset_before_transfer": raw["peak_reset"],
+        "sha256": raw["sha256"],
+        **({"s3_parts": raw["parts"]} if "parts" in raw else {}),
+    }
+
+
+def measure_plain(url: str, size: int, endpoint: str, workdir: Path) -> dict[str, Any]:
+    path = workdir / f"plain-{size}.bin"
+    try:
+        raw = run_child({"mode": "plain", "url": url, "path": str(path), "endpoint": endpoint})
+        if raw["content_length"] != size:
+            raise RuntimeError(f"the simulator announced {raw['content_length']} bytes, not {size}")
+        raw["on_disk"] = path.stat().st_size
+    finally:
+        path.unlink(missing_ok=True)
+    result = summarize(raw, size)
+    result["size_ok"] = result["size_ok"] and raw["on_disk"] == size
+    return result
+
+
+def measure_vidrelay(url: str, size: int, endpoint: str) -> dict[str, Any]:
+    s3 = s3_client(endpoint)
+    key = f"bench/{uuid.uuid4().hex}.mp4"
+    try:
+        raw = run_child({"mode": "vidrelay", "url": url, "key": key, "endpoint": endpoint})
+        stored = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    finally:
+        s3.delete_object(Bucket=BUCKET, Key=key)
+    result = summarize(raw, size)
+    result["size_ok"] = result["size_ok"] and stored == size
+    return result
+
+
+def measure_size(sim_url: str, endpoint: str, size: int, workdir: Path) -> dict[str, Any]:
+    url = padded_content_url(sim_url, size)
+    warm_content(url)
+    log(f"download {to_mib(size):g} MiB: plain HTTP → file")
+    plain = measure_plain(url, size, endpoint, workdir)
+    log(f"  {plain['seconds']} s, {plain['throughput_mib_s']} MiB/s, peak +{plain['peak_memory_delta_mib']} MiB")
+    log(f"download {to_mib(size):g} MiB: vidrelay stream_url_to_s3 → moto S3")
+    ours = measure_vidrelay(url, size, endpoint)
+    log(f"  {ours['seconds']} s, {ours['throughput_mib_s']} MiB/s, peak +{ours['peak_memory_delta_mib']} MiB")
+    return {
+        "size_bytes": size,
+        "size_mib": to_mib(size),
+        "same_bytes": plain["sha256"] == ours["sha256"],
+        "plain_http_to_file": plain,
+        "vidrelay_stream_url_to_s3": ours,
+        "ratio_vidrelay_over_plain": {
+            "time": ratio(ours["seconds"], plain["seconds"]),
+            "peak_memory_delta": ratio(ours["peak_memory_delta_bytes"], plain["peak_memory_delta_bytes"]),
+        },
+    }
+
+
+DOWNLOAD_NOTES = (
+    "Each size is served by the upstream simulator as one task's content (content_pad = total body bytes: the "
+    "real H.264 MP4 plus a zero-filled `free` box); one unmeasured GET first warms the simulator's MP4 cache. "
+    "Every measured transfer runs in a fresh child process; moto and the simulator run in the parent, so S3 "
+    "objects held by moto never count. Both children import httpx, boto3 and vidrelay_core.transfer, create an "
+    "httpx client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call before the "
+    "baseline; then the child reads VmRSS (baseline), resets VmHWM to it (/proc/self/clear_refs = 5, "
+    "hwm_reset_before_transfer says whether that worked) and times the transfer alone. peak_memory_delta = "
+    "VmHWM after the transfer - VmRSS before it. plain = httpx stream -> file on disk, READ_CHUNK (1 MiB) "
+    "chunks; vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). "
+    "Sizes are checked (Content-Length, file size, S3 ContentLength) and both copies' SHA-256 compared; the "
+    "S3 object and the file are deleted after each measurement. One run per size and mode. Caveat: moto and "
+    "the simulator share the parent's GIL while the vidrelay transfer runs (only the simulator works during "
+    "the plain copy), which counts against vidrelay's time."
+)
+
+
+def bench_download(sizes: Sequence[int]) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    with download_services() as (endpoint, sim_url), tempfile.TemporaryDirectory(prefix="vidrelay-bench-") as tmp:
+        for size in sizes:
+            results.append(measure_size(sim_url, endpoint, size, Path(tmp)))
+    return {"notes": DOWNLOAD_NOTES, "results": results}
+
+
+# --- webhook latency -----------------------------------------------------------------------------------------
+
+
+class WebhookLog:
+    """The first `video.completed` arrival time (epoch seconds) per video id."""
+
+    def __init__(self) -> None:
+        self.completed: dict[str, float] = {}
+        self.other: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+
+    def record(self, received: Any) -> None:
+        arrived = getattr(received, "received_at", 0.0) or time.time()
+        kind, video_id = received.event.get("type", "?"), received.event.get("data", {}).get("id", "")
+        with self._changed:
+            if kind == "video.completed":
+                self.completed.setdefault(video_id, arrived)
+            else:
+                self.other[kind] = self.other.get(kind, 0) + 1
+            self._changed.notify_all()
+
+    def wait_for(self, video_ids: Sequence[str], timeout_s: float) -> list[str]:
+        """Waits until every id has its webhook; returns the ids still missing at the timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while missing := [v for v in video_ids if v not in self.completed]:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return missing
+                self._changed.wait(left)
+        return []
+
+
+def submit_wave(api: Any, receiver_url: str, run_id: str, numbers: range) -> dict[str, str]:
+    """Submits one wave back to back; returns prompt → vidrelay video id."""
+    submitted: dict[str, str] = {}
+    for n in numbers:
+        prompt = f"bench {n} {run_id}"  # unique: how the upstream task is found again in the simulator
+        answer = api.post("/videos", json={**TASK_FIELDS, "prompt": prompt, "webhook_url": receiver_url})
+        answer.raise_for_status()
+        submitted[prompt] = answer.json()["id"]
+    return submitted
+
+
+def upstream_completions(simulator_url: str) -> dict[str, int]:
+    """prompt → the simulator's completed_at_ms (the moment the upstream reports the task completed)."""
+    import httpx
+
+    tasks = httpx.get(f"{simulator_url}/_sim/tasks", timeout=30).json()
+    return {task["prompt"]: int(task["completed_at_ms"]) for task in tasks}
+
+
+def run_waves(info: dict[str, Any], receiver_url: str, hooks: WebhookLog, jobs: int) -> dict[str, str]:
+    import httpx
+
+    run_id = uuid.uuid4().hex[:8]
+    submitted: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {info['api_key']}"}
+    with httpx.Client(base_url=info["api_url"], headers=headers, timeout=30) as api:
+        for start in range(0, jobs, WEBHOOK_WAVE):
+            wave = submit_wave(api, receiver_url, run_id, range(start, min(start + WEBHOOK_WAVE, jobs)))
+            missing = hooks.wait_for(list(wave.values()), WEBHOOK_WAIT_S)
+            log(f"webhook wave {start // WEBHOOK_WAVE + 1}: {len(wave) - len(missing)}/{len(wave)} completed")
+            submitted.update(wave)
+    return submitted
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
+    if not latencies_ms:
+        return {"count": 0}
+    return {
+        "count": len(latencies_ms),
+        "p50_ms": round(percentile(latencies_ms, 50), 1),
+        "p99_ms": round(percentile(latencies_ms, 99), 1),
+        "max_ms": round(max(latencies_ms), 1),
+        "min_ms": round(min(latencies_ms), 1),
+        "mean_ms": round(sum(latencies_ms) / len(latencies_ms), 1),
+    }
+
+
+def bench_webhook(jobs: int) -> dict[str, Any]:
+    from vidrelay.local.stack import LocalOptions, LocalStack
+    from vidrelay.receiver import Receiver
+
+    hooks = WebhookLog()
+    with tempfile.TemporaryDirectory(prefix="vidrelay-bench-state-") as state:
+        # A private state dir: a running `vidrelay local` keeps its .vidrelay/local.json.
+        stack = LocalStack(LocalOptions(port=0, sim_seconds=WEBHOOK_SIM_SECONDS, state_dir=Path(state)))
+        log("starting the local stack")
+        info = stack.start()
+        receiver = Receiver(secret=info["webhook_secret"], on_event=hooks.record).start()
+        try:
+            submitted = run_waves(info, receiver.url, hooks, jobs)
+            completions = upstream_completions(info["simulator_url"])
+        finally:
+            receiver.stop()
+            stack.stop()
+    latencies = [
+        hooks.completed[video_id] * 1000 - completions[prompt]
+        for prompt, video_id in submitted.items()
+        if video_id in hooks.completed and prompt in completions
+    ]
+    return {
+        "notes": WEBHOOK_NOTES,
+        "method": webhook_method(jobs),
+        "jobs": jobs,
+        "webhooks_received": len(latencies),
+        "other_events_received": hooks.other,
+        **latency_summary(latencies),
+    }
+
+
+def webhook_method(jobs: int) -> str:
+    waves = -(-jobs // WEBHOOK_WAVE)
+    return (
+        f"{jobs} jobs (sora-2, 4 s, 1280x720) in {waves} waves of up to {WEBHOOK_WAVE}: a wave's jobs are POSTed "
+        f"back to back to the local API, and the next wave starts once every job of this one has its "
+        f"video.completed webhook (or after {WEBHOOK_WAIT_S:.0f} s). Simulator sim_seconds={WEBHOOK_SIM_SECONDS}, "
+        "so a wave's jobs complete upstream within the submit spread of each other; local stack defaults "
+        "otherwise (4 containers per function, poll interval 15 s x 0.02 = 0.3 s, poller tick 0.1 s)."
+    )
+
+
+WEBHOOK_NOTES = (
+    "Latency = arrival of the signed video.completed webhook at a local receiver (Receiver.received_at, "
+    "time.time() when the request arrived) - the simulator's completed_at_ms for the job's upstream task (the "
+    "first moment GET /v1/videos/{id} answers completed; read from GET /_sim/tasks, matched by a unique "
+    "prompt, since the API's task_id is vidrelay's own id). It includes the poller noticing the completion, "
+    "the MP4 download into moto S3, the SNS/SQS fan-out and the webhook POST. Everything runs in one process "
+    "(LocalStack: moto, simulator, API and functions in threads), on one clock."
+)
+
+
+# --- entry point ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vidrelay.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
+    parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="webhook latency jobs (0 skips)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        return child_main(args.child)
+    started = time.perf_counter()
+    sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
+    report: dict[str, Any] = {"machine": machine_info()}
+    report["download"] = bench_download(sizes) if sizes else None
+    report["webhook_latency"] = bench_webhook(args.jobs) if args.jobs > 0 else None
+    report["runtime_s"] = round(time.perf_counter() - started, 1)
+    log(f"done in {report['runtime_s']} s")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

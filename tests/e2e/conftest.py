@@ -1,0 +1,129 @@
+"""End-to-end fixtures: `vidrelay local` started as a real subprocess, driven over HTTP only."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from vidrelay.receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+VIDRELAY = Path(sys.executable).with_name("vidrelay")
+
+
+@dataclass
+class LocalStackProcess:
+    info: dict[str, Any]
+    upstream_key: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def api_url(self) -> str:
+        return str(self.info["api_url"])
+
+    @property
+    def api_key(self) -> str:
+        return str(self.info["api_key"])
+
+    @property
+    def simulator_url(self) -> str:
+        return str(self.info["simulator_url"])
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def http(self, api_key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api_url,
+            headers={"Authorization": f"Bearer {api_key or self.api_key}"},
+            timeout=30,
+        )
+
+    def sim_requests(self) -> list[dict[str, Any]]:
+        return list(httpx.get(f"{self.simulator_url}/_sim/requests", timeout=10).json())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_state(state_file: Path, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"vidrelay local exited with {process.returncode}:\n{log_path.read_text()}")
+        if state_file.exists():
+            info: dict[str, Any] = json.loads(state_file.read_text())
+            try:
+                httpx.get(info["api_url"].removesuffix("/v1") + "/openapi.json", timeout=5)
+                return info
+            except httpx.HTTPError:
+                pass  # written but not yet serving: keep waiting
+        time.sleep(0.2)
+    raise RuntimeError(f"vidrelay local did not come up in 90 s:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    workdir = tmp_path_factory.mktemp("local")
+    log_path = workdir / "vidrelay-local.log"
+    upstream_key = "sk-sim-" + secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "VIDRELAY_LOCAL_UPSTREAM_KEY": upstream_key,
+        # Every log line the functions can write, so the secret-leak test sees all of them.
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(VIDRELAY), "local", "--port", str(_free_port()), "--sim-seconds", "1"],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        info = _wait_for_state(workdir / ".vidrelay" / "local.json", process, log_path)
+        yield LocalStackProcess(info, upstream_key, log_path, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def receiver(local_stack: LocalStackProcess) -> Iterator[Receiver]:
+    hook = Receiver(secret=str(local_stack.info["webhook_secret"])).start()
+    yield hook
+    hook.stop()
+
+
+def wait_for_status(client: httpx.Client, video_id: str, statuses: set[str], timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    video: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        video = client.get(f"/videos/{video_id}").raise_for_status().json()
+        if video["status"] in statuses:
+            return video
+        time.sleep(0.2)
+    raise AssertionError(f"{video_id} did not reach {statuses} in {timeout_s} s; last seen {video}")

@@ -1,0 +1,117 @@
+"""The upstream account key never leaves the functions: not in a log line, an event, a job record or an error.
+
+The stack runs with debug logging, every event on the topic is copied to a queue the test owns, and jobs are
+driven through success, upstream failure and upstream refusal; then everything observable is searched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.e2e.conftest import LocalStackProcess, wait_for_status
+from vidrelay.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+
+def aws(local_stack: LocalStackProcess, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=local_stack.info["aws_endpoint_url"],
+        region_name=local_stack.info["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def tap_events(local_stack: LocalStackProcess) -> str:
+    """Subscribes a fresh queue to the video-events topic and returns its URL."""
+    sns, sqs = aws(local_stack, "sns"), aws(local_stack, "sqs")
+    topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if "VideoEvents" in t["TopicArn"])
+    url = sqs.create_queue(QueueName=f"leak-tap-{int(time.time() * 1000)}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    return str(url)
+
+
+def drain(local_stack: LocalStackProcess, queue_url: str) -> list[str]:
+    sqs = aws(local_stack, "sqs")
+    bodies: list[str] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages")
+        if not messages:
+            return bodies
+        bodies.extend(m["Body"] for m in messages)
+
+
+def table_items(local_stack: LocalStackProcess) -> list[dict[str, Any]]:
+    dynamodb = aws(local_stack, "dynamodb")
+    items: list[dict[str, Any]] = []
+    for name in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=name):
+            items.extend(page["Items"])
+    return items
+
+
+def test_upstream_key_appears_nowhere(local_stack: LocalStackProcess, receiver: Receiver) -> None:
+    key = local_stack.upstream_key
+    tap = tap_events(local_stack)
+    bodies: list[str] = []
+    with local_stack.http() as api:
+        prompts = {
+            "ok": "a quiet harbour",
+            "failed": "a storm [sim:fail]",
+            "refused": "an outage [sim:submit_500]",
+        }
+        videos: dict[str, dict[str, Any]] = {}
+        for name, prompt in prompts.items():
+            response = api.post(
+                "/videos",
+                json={
+                    "model": "sora-2",
+                    "prompt": prompt,
+                    "seconds": "4",
+                    "size": "1280x720",
+                    "webhook_url": receiver.url,
+                },
+            )
+            bodies.append(response.text)
+            videos[name] = response.json()
+        for name, video in videos.items():
+            # A submit that keeps failing with 500 is retried with backoff: it stays queued, so only look at it.
+            statuses = {"queued", "in_progress"} if name == "refused" else {"completed", "failed"}
+            if "id" in video:
+                final = wait_for_status(api, video["id"], statuses)
+                bodies.append(json.dumps(final))
+                bodies.append(api.get(f"/videos/{video['id']}/content", follow_redirects=False).text)
+        bodies.append(api.get("/videos", params={"limit": 100}).text)
+        bodies.append(api.get("/videos/video_missing/content").text)
+
+    assert videos["ok"]["status"] == "queued"
+    assert any(r["status"] == 500 for r in local_stack.sim_requests()), "the refusal never reached the upstream"
+    time.sleep(1.0)  # let the last webhooks and log lines land
+    events = drain(local_stack, tap)
+    assert events, "the tap saw no events: the test would prove nothing"
+    webhook_bodies = []
+    while not receiver.events.empty():
+        webhook_bodies.append(receiver.events.get().body.decode())
+    assert webhook_bodies
+    records = json.dumps(table_items(local_stack))
+    logs = local_stack.logs()
+    assert "DEBUG" in logs or "INFO" in logs, "no function log lines captured: the test would prove nothing"
+    assert all(request["had_bearer"] for request in local_stack.sim_requests()), "the upstream got no key"
+
+    for where, text in {
+        "API responses": "\n".join(bodies),
+        "events": "\n".join(events),
+        "webhooks": "\n".join(webhook_bodies),
+        "job records": records,
+        "logs": logs,
+    }.items():
+        assert key not in text, f"the upstream key leaked into {where}"
+        assert key[7:] not in text, f"part of the upstream key leaked into {where}"
