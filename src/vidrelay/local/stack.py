@@ -86,6 +86,7 @@ class LocalStack:
         self.moto: Any = None
         self.simulator: Any = None
         self.resources: ResourceMap | None = None
+        self.pools: dict[str, FunctionPool] = {}
         self.info: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
@@ -159,6 +160,7 @@ class LocalStack:
         pools = {
             fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION) for fn in functions
         }
+        self.pools = pools
         self._wire(template, pools)
 
         api = HttpApi((method, path, pools[fn_id]) for method, path, fn_id in template.routes())
