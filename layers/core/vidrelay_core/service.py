@@ -7,6 +7,7 @@ repaired by the poller, which republishes it with the same event id.
 
 from __future__ import annotations
 
+import builtins
 import json
 import random
 import time
@@ -509,7 +510,7 @@ class Relay:
 
     # -- notifier -------------------------------------------------------------------------------------------
 
-    def notify(self, event: dict[str, Any]) -> list[tuple[str, bool]]:
+    def notify(self, event: dict[str, Any]) -> builtins.list[tuple[str, bool]]:
         """Delivers one event to each of its targets at most once successfully. Raises DeliveryFailed when a
         target must be tried again (the SQS message comes back)."""
         from . import webhooks
