@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -15,6 +16,14 @@ from vidrelay_core.jobs import video_object
 from vidrelay_core.obs import logger, metrics
 from vidrelay_core.requests import parse_create
 from vidrelay_core.runtime import relay
+from vidrelay_core.schemas import (
+    CreateVideoRequest,
+    ErrorResponse,
+    ModelList,
+    Video,
+    VideoDeleted,
+    VideoList,
+)
 
 app = APIGatewayHttpResolver()
 app.enable_swagger(
@@ -25,6 +34,17 @@ app.enable_swagger(
 )
 
 
+def _json(model: type[Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+ERRORS: dict[int, dict[str, Any]] = {
+    400: _json(ErrorResponse, "Invalid request: the error names the field, what was given and what is allowed"),
+    401: _json(ErrorResponse, "Missing or unknown API key"),
+    404: _json(ErrorResponse, "No such video for this API key"),
+}
+
+
 def _tenant() -> str:
     return relay().authenticate(app.current_event.headers.get("authorization"))
 
@@ -33,7 +53,16 @@ def _video(job: Any) -> dict[str, Any]:
     return video_object(job, retention_days=relay().settings.retention_days)
 
 
-@app.post("/v1/videos")
+@app.post(
+    "/v1/videos",
+    summary="Create a video",
+    responses={
+        200: _json(Video, "The job, queued"),
+        409: _json(ErrorResponse, "Idempotency-Key reused with a different body"),
+        413: _json(ErrorResponse, "Body over 6 MB"),
+        **ERRORS,
+    },
+)
 def create_video() -> dict[str, Any]:
     tenant = _tenant()
     event = app.current_event
@@ -51,7 +80,7 @@ def create_video() -> dict[str, Any]:
     return _video(job)
 
 
-@app.get("/v1/videos")
+@app.get("/v1/videos", summary="List videos", responses={200: _json(VideoList, "A page of videos"), **ERRORS})
 def list_videos() -> dict[str, Any]:
     tenant = _tenant()
     query = app.current_event.query_string_parameters or {}
@@ -72,42 +101,60 @@ def list_videos() -> dict[str, Any]:
     }
 
 
-@app.get("/v1/videos/<video_id>")
+@app.get("/v1/videos/<video_id>", summary="Retrieve a video", responses={200: _json(Video, "The video"), **ERRORS})
 def get_video(video_id: str) -> dict[str, Any]:
     return _video(relay().get(_tenant(), video_id))
 
 
-@app.delete("/v1/videos/<video_id>")
+@app.delete(
+    "/v1/videos/<video_id>",
+    summary="Delete a video",
+    responses={200: _json(VideoDeleted, "Canceled if running; the stored MP4 is deleted"), **ERRORS},
+)
 def delete_video(video_id: str) -> dict[str, Any]:
     job = relay().delete(_tenant(), video_id)
     return {"id": job.id, "object": "video.deleted", "deleted": True}
 
 
-@app.get("/v1/videos/<video_id>/content")
-def video_content(video_id: str) -> Response:
+@app.get(
+    "/v1/videos/<video_id>/content",
+    summary="Download the MP4",
+    responses={302: {"description": "Redirect to a short-lived presigned S3 URL of the MP4"}, **ERRORS},
+)
+def video_content(video_id: str) -> Response[None]:
     variant = (app.current_event.query_string_parameters or {}).get("variant", "video")
     url = relay().content_url(_tenant(), video_id, variant)
     # A redirect: the video bytes never pass through API Gateway or Lambda.
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
-@app.get("/v1/models")
+@app.get("/v1/models", summary="List models", responses={200: _json(ModelList, "The catalog"), **ERRORS})
 def list_models() -> dict[str, Any]:
     _tenant()
     return {"object": "list", "data": [spec.public() for spec in MODELS.values()]}
 
 
-@app.get("/openapi.json")
-def openapi() -> Response:
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="vidrelay", version="1.0.0"),
-    )
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[None]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+def openapi_document() -> str:
+    """The generated document, plus the request body of POST /v1/videos: the route parses the raw body itself
+    (JSON or multipart), so Powertools cannot see it."""
+    document = json.loads(app.get_openapi_json_schema(title="vidrelay", version="1.0.0"))
+    schema = CreateVideoRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    document.setdefault("components", {}).setdefault("schemas", {})["CreateVideoRequest"] = schema
+    reference = {"schema": {"$ref": "#/components/schemas/CreateVideoRequest"}}
+    document["paths"]["/v1/videos"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": reference, "multipart/form-data": reference},
+    }
+    return json.dumps(document)
 
 
 @app.exception_handler(VidrelayError)
-def vidrelay_error(exc: VidrelayError) -> Response:
+def vidrelay_error(exc: VidrelayError) -> Response[None]:
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
     return Response(
         status_code=exc.status_code,
@@ -118,13 +165,13 @@ def vidrelay_error(exc: VidrelayError) -> Response:
 
 
 @app.not_found
-def not_found(_: NotFoundError) -> Response:
+def not_found(_: NotFoundError) -> Response[None]:
     error = RouteNotFound(f"No route for {app.current_event.http_method} {app.current_event.path}.")
     return vidrelay_error(error)
 
 
 @app.exception_handler(Exception)
-def unexpected(exc: Exception) -> Response:
+def unexpected(exc: Exception) -> Response[None]:
     # Never leak a stack trace or an internal message to the client; the log has the details.
     logger.exception("unhandled error")
     body = {

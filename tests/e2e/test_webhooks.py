@@ -8,6 +8,7 @@ import time
 import openai
 import pytest
 import standardwebhooks
+from vidrelay_core.schemas import Video, VideoEvent
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
 from vidrelay.receiver import Received, Receiver
@@ -59,6 +60,7 @@ def test_completed_webhook_verifies_with_both_libraries(local_stack: LocalStackP
         assert item.event["type"].startswith("video.")
         assert item.event["data"]["id"] == video["id"]
         assert item.headers["webhook-id"] == item.event["id"]
+        VideoEvent.model_validate(item.event)  # the published schema matches the wire
 
     completed = received[-1].event
     assert completed["type"] == "video.completed"
@@ -66,6 +68,7 @@ def test_completed_webhook_verifies_with_both_libraries(local_stack: LocalStackP
     assert completed["data"]["metadata"] == {"order": "A-17"}
     assert completed["data"]["output"]["width"] == 720 and completed["data"]["output"]["height"] == 1280
     assert final["output"]["sha256"] == completed["data"]["output"]["sha256"]
+    Video.model_validate(final)
 
     # A signature made with another secret, or over a changed body, is refused by both verifiers.
     tampered = received[-1].body.replace(b"completed", b"c0mpleted", 1)

@@ -1,0 +1,118 @@
+"""Pydantic models of what the API sends and takes: the OpenAPI document is generated from them, and tests
+validate real responses and events against them, so the published schema cannot drift from the wire.
+
+Request validation itself lives in `requests.py`: it must produce OpenAI-shaped errors that name the field,
+what was given and what is allowed, which pydantic's messages do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PublicStatus = Literal["queued", "in_progress", "completed", "failed"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VideoError(_Strict):
+    code: str = Field(description="Machine-readable reason, e.g. upstream_failed, upstream_submit_unknown")
+    message: str
+
+
+class VideoOutput(_Strict):
+    bytes: int
+    sha256: str = Field(description="SHA-256 of the stored MP4, hex")
+    duration_s: float = Field(description="Duration read from the MP4 header")
+    width: int
+    height: int
+    s3_uri: str = Field(description="Where the MP4 is kept in the deployment's results bucket")
+
+
+class VideoCost(_Strict):
+    estimated_usd: float | None
+    currency: Literal["USD"]
+
+
+class VideoWebhook(_Strict):
+    url: str
+    events: list[str]
+
+
+class Video(_Strict):
+    """OpenAI's Video object, plus vidrelay's task_id, provider, metadata, output, cost and webhook."""
+
+    id: str = Field(examples=["video_5f1c0a9e2b7d4c6a8e3f1b2d4c6a8e3f"])
+    object: Literal["video"]
+    model: str
+    status: PublicStatus
+    progress: int = Field(ge=0, le=100)
+    created_at: int
+    completed_at: int | None
+    expires_at: int | None = Field(description="When the stored MP4 is deleted (retention)")
+    prompt: str
+    seconds: str = Field(description='A string, e.g. "4"')
+    size: str = Field(examples=["1280x720"])
+    error: VideoError | None
+    remixed_from_video_id: str | None
+    task_id: str = Field(description="Equal to id (clients written for task-style APIs read this field)")
+    provider: str
+    metadata: dict[str, str]
+    output: VideoOutput | None
+    cost: VideoCost
+    webhook: VideoWebhook | None
+
+
+class VideoList(_Strict):
+    object: Literal["list"]
+    data: list[Video]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class VideoDeleted(_Strict):
+    id: str
+    object: Literal["video.deleted"]
+    deleted: Literal[True]
+
+
+class ModelList(_Strict):
+    object: Literal["list"]
+    data: list[dict[str, Any]] = Field(description="One entry per model: allowed seconds and sizes, price rule")
+
+
+class ErrorDetail(_Strict):
+    message: str = Field(description="Names the field, what was given and what is allowed")
+    type: str = Field(examples=["invalid_request_error"])
+    param: str | None = Field(examples=["seconds"])
+    code: str | None = Field(examples=["invalid_value"])
+
+
+class ErrorResponse(_Strict):
+    error: ErrorDetail
+
+
+class VideoEvent(_Strict):
+    """The body of every webhook and SNS message (Standard Webhooks signed)."""
+
+    id: str = Field(description="evt_…; the same on every delivery attempt (webhook-id header)")
+    object: Literal["event"]
+    created_at: int
+    type: str = Field(examples=["video.completed"])
+    data: Video
+
+
+class CreateVideoRequest(_Strict):
+    """The body of POST /v1/videos, as JSON or as multipart/form-data fields."""
+
+    model: str = Field(examples=["sora-2"])
+    prompt: str = Field(min_length=1)
+    seconds: str | None = Field(default=None, description='"4" | "8" | "12" for sora-2 and sora-2-pro')
+    size: str | None = Field(default=None, examples=["1280x720"])
+    metadata: dict[str, str] | None = Field(default=None, description="Up to 16 string pairs, echoed back")
+    webhook_url: str | None = Field(default=None, description="Where signed events for this job are sent")
+    webhook_events: list[str] | None = Field(default=None, description="Only these event types are sent")
