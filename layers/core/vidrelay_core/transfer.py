@@ -88,12 +88,11 @@ def stream_to_s3(
                 raise TruncatedDownload(f"more bytes arrived than the {expected_bytes} announced")
             buffer += chunk
             while len(buffer) >= part_size:
-                upload.add_part(bytes(buffer[:part_size]))
-                del buffer[:part_size]
+                upload.take_part(buffer, part_size)
         if expected_bytes is not None and total != expected_bytes:
             raise TruncatedDownload(f"{total} bytes arrived of the {expected_bytes} announced")
         info = scanner.finish()
-        parts = upload.complete(bytes(buffer))
+        parts = upload.complete(buffer)
     except BaseException:
         upload.abort()
         raise
@@ -137,6 +136,9 @@ def stream_url_to_s3(
                 expected_bytes=expected,
                 **kwargs,
             )
+    except httpx.RemoteProtocolError as exc:
+        # The server closed the connection before the announced length arrived.
+        raise TruncatedDownload(f"the video download broke off: {exc}") from exc
     except httpx.TransportError as exc:
         raise TransferError(f"the video download broke off: {type(exc).__name__}") from exc
 
@@ -202,7 +204,20 @@ class _MultipartUpload:
         self._max_in_flight = max_in_flight
         self._futures: list[Future[dict[str, Any]]] = []
 
-    def add_part(self, body: bytes) -> None:
+    def take_part(self, buffer: bytearray, size: int) -> None:
+        """Moves the first `size` bytes of `buffer` into a part. The upload slot is taken before the copy is
+        made, so a part waiting for a slot never sits in memory beside the ones uploading."""
+        self._slots.acquire()  # back-pressure: the reader waits while max_in_flight parts are uploading
+        try:
+            with memoryview(buffer) as view:
+                part = bytes(view[:size])
+            del buffer[:size]
+            self._add_part(part)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _add_part(self, body: bytes) -> None:
         if self._upload_id is None:
             created = self._s3.create_multipart_upload(
                 Bucket=self._bucket,
@@ -214,7 +229,6 @@ class _MultipartUpload:
             self._upload_id = created["UploadId"]
             self._pool = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="s3-part")
         self._raise_failed()
-        self._slots.acquire()  # back-pressure: the reader waits while max_in_flight parts are uploading
         number = len(self._futures) + 1
         assert self._pool is not None
         future = self._pool.submit(self._upload, number, body)
@@ -232,19 +246,19 @@ class _MultipartUpload:
             if (wait or future.done()) and future.exception() is not None:
                 raise TransferError("uploading a part to S3 failed") from future.exception()
 
-    def complete(self, last: bytes) -> int:
+    def complete(self, last: bytearray) -> int:
         if self._upload_id is None:
             self._s3.put_object(
                 Bucket=self._bucket,
                 Key=self._key,
-                Body=last,
+                Body=bytes(last),
                 ContentType=self._content_type,
                 Metadata=self._metadata,
                 ServerSideEncryption="AES256",
             )
             return 1
         if last:
-            self.add_part(last)
+            self.take_part(last, len(last))
         self._raise_failed(wait=True)
         parts = [future.result() for future in self._futures]
         self._s3.complete_multipart_upload(
