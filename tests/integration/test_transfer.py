@@ -175,7 +175,7 @@ def test_connection_reset_is_a_retryable_transfer_error(s3: Any, simulator: Simu
 
 
 def test_memory_is_bounded_by_the_part_size_not_the_file(s3: Any) -> None:
-    """80 MiB through 5 MiB parts: the Python heap peaks near (in-flight parts + buffer) × part size."""
+    """80 MiB through 5 MiB parts: the Python heap peaks near (in-flight parts + buffer) times the part size."""
     source = mp4gen.mp4_path(320, 180, 4)
     total = 80 * MiB
 
