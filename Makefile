@@ -48,7 +48,7 @@ simulator: venv
 	$(BIN)/vidrelay simulator
 
 bench: venv
-	$(BIN)/python -m vidrelay.bench
+	@$(BIN)/python -m vidrelay.bench
 
 build: venv
 	PATH="$$(pyenv root 2>/dev/null)/versions/3.13.0/bin:$(abspath $(BIN)):$$PATH" sam build

@@ -45,6 +45,7 @@ FAKE_AWS_ENV = {
 }
 UPSTREAM_HEADERS = {"Authorization": "Bearer sk-bench"}
 TASK_FIELDS = {"model": "sora-2", "seconds": "4", "size": "1280x720"}
+DOWNLOAD_RUNS = 3
 CHILD_TIMEOUT_S = 300.0
 WEBHOOK_JOBS = 50
 WEBHOOK_WAVE = 10
@@ -184,17 +185,17 @@ def run_transfer(spec: dict[str, Any]) -> dict[str, Any]:
     gc.collect()
     before = read_memory()
     peak_reset = reset_peak()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     if spec["mode"] == "plain":
         outcome = plain_copy(client, spec["url"], spec["path"])
     else:
         outcome = vidrelay_copy(client, spec["url"], s3, spec["key"])
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     after = read_memory()
     if spec["mode"] == "plain":
         outcome["sha256"] = file_sha256(spec["path"])  # after the measurement: checks, costs nothing measured
     client.close()
-    return {**outcome, "seconds": seconds, "before": before, "after": after, "peak_reset": peak_reset}
+    return {**outcome, "seconds": seconds, "cpu_s": cpu, "before": before, "after": after, "peak_reset": peak_reset}
 
 
 def child_main(raw_spec: str) -> int:
@@ -260,47 +261,39 @@ def warm_content(url: str) -> None:
         next(response.iter_bytes(MiB), b"")
 
 
+def allocator_env() -> dict[str, str]:
+    """The allocator setting the deployed downloader runs with (template.yaml), given to both children alike."""
+    from vidrelay.local.stack import project_root
+    from vidrelay.local.template import Template
+
+    environment = Template.load(project_root() / "template.yaml").function("DownloaderFunction").environment
+    value = environment.get("MALLOC_MMAP_THRESHOLD_")
+    return {"MALLOC_MMAP_THRESHOLD_": str(value)} if isinstance(value, str | int) else {}
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    env = {**os.environ, **FAKE_AWS_ENV}
+    """Runs one transfer in a fresh interpreter; adds the CPU this process (moto, simulator) spent meanwhile."""
+    env = {**os.environ, **FAKE_AWS_ENV, **allocator_env()}
     command = [sys.executable, "-m", "vidrelay.bench", "--child", json.dumps(spec)]
+    cpu = time.process_time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+    server_cpu = time.process_time() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"bench child ({spec['mode']}) failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["server_cpu_s"] = server_cpu
     return result
-
-
-def summarize(raw: dict[str, Any], size: int) -> dict[str, Any]:
-    before, after = raw["before"], raw["after"]
-    peak = after["hwm"] - before["rss"]
-    return {
-        "bytes": raw["bytes"],
-        "size_ok": raw["bytes"] == size,
-        "seconds": round(raw["seconds"], 3),
-        "throughput_mib_s": mib_per_s(raw["bytes"], raw["seconds"]),
-        "peak_memory_delta_bytes": peak,
-        "peak_memory_delta_mib": to_mib(peak),
-        "rss_before_mib": to_mib(before["rss"]),
-        "peak_rss_mib": to_mib(after["hwm"]),
-        "rss_after_mib": to_mib(after["rss"]),
-        "hwm_reset_before_transfer": raw["peak_reset"],
-        "sha256": raw["sha256"],
-        **({"s3_parts": raw["parts"]} if "parts" in raw else {}),
-    }
 
 
 def measure_plain(url: str, size: int, endpoint: str, workdir: Path) -> dict[str, Any]:
-    path = workdir / f"plain-{size}.bin"
+    path = workdir / f"plain-{uuid.uuid4().hex}.bin"
     try:
         raw = run_child({"mode": "plain", "url": url, "path": str(path), "endpoint": endpoint})
-        if raw["content_length"] != size:
-            raise RuntimeError(f"the simulator announced {raw['content_length']} bytes, not {size}")
-        raw["on_disk"] = path.stat().st_size
+        on_disk = path.stat().st_size
     finally:
         path.unlink(missing_ok=True)
-    result = summarize(raw, size)
-    result["size_ok"] = result["size_ok"] and raw["on_disk"] == size
-    return result
+    raw["size_ok"] = raw["bytes"] == raw["content_length"] == on_disk == size
+    return raw
 
 
 def measure_vidrelay(url: str, size: int, endpoint: str) -> dict[str, Any]:
@@ -311,56 +304,101 @@ def measure_vidrelay(url: str, size: int, endpoint: str) -> dict[str, Any]:
         stored = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
     finally:
         s3.delete_object(Bucket=BUCKET, Key=key)
-    result = summarize(raw, size)
-    result["size_ok"] = result["size_ok"] and stored == size
-    return result
+    raw["size_ok"] = raw["bytes"] == stored == size
+    return raw
 
 
-def measure_size(sim_url: str, endpoint: str, size: int, workdir: Path) -> dict[str, Any]:
+def peak_delta(raw: dict[str, Any]) -> int:
+    delta: int = raw["after"]["hwm"] - raw["before"]["rss"]
+    return delta
+
+
+def run_line(raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seconds": round(raw["seconds"], 3),
+        "peak_memory_delta_mib": to_mib(peak_delta(raw)),
+        "cpu_s": round(raw["cpu_s"], 2),
+        "server_cpu_s": round(raw["server_cpu_s"], 2),
+    }
+
+
+def summarize(raws: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the runs (time, memory and CPU each on their own), plus every run."""
+    seconds = median([raw["seconds"] for raw in raws])
+    peak = int(median([peak_delta(raw) for raw in raws]))
+    first = raws[0]
+    return {
+        "bytes": first["bytes"],
+        "size_ok": all(raw["size_ok"] for raw in raws),
+        "seconds": round(seconds, 3),
+        "throughput_mib_s": mib_per_s(first["bytes"], seconds),
+        "peak_memory_delta_bytes": peak,
+        "peak_memory_delta_mib": to_mib(peak),
+        "peak_memory_delta_max_mib": to_mib(max(peak_delta(raw) for raw in raws)),
+        "rss_before_mib": to_mib(int(median([raw["before"]["rss"] for raw in raws]))),
+        "peak_rss_mib": to_mib(int(median([raw["after"]["hwm"] for raw in raws]))),
+        "cpu_s": round(median([raw["cpu_s"] for raw in raws]), 2),
+        "server_cpu_s": round(median([raw["server_cpu_s"] for raw in raws]), 2),
+        "hwm_reset_before_transfer": all(raw["peak_reset"] for raw in raws),
+        **({"s3_parts": first["parts"]} if "parts" in first else {}),
+        "runs": [run_line(raw) for raw in raws],
+    }
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
+def measure_size(sim_url: str, endpoint: str, size: int, runs: int, workdir: Path) -> dict[str, Any]:
     url = padded_content_url(sim_url, size)
     warm_content(url)
-    log(f"download {to_mib(size):g} MiB: plain HTTP → file")
-    plain = measure_plain(url, size, endpoint, workdir)
-    log(f"  {plain['seconds']} s, {plain['throughput_mib_s']} MiB/s, peak +{plain['peak_memory_delta_mib']} MiB")
-    log(f"download {to_mib(size):g} MiB: vidrelay stream_url_to_s3 → moto S3")
-    ours = measure_vidrelay(url, size, endpoint)
-    log(f"  {ours['seconds']} s, {ours['throughput_mib_s']} MiB/s, peak +{ours['peak_memory_delta_mib']} MiB")
+    plains: list[dict[str, Any]] = []
+    ours: list[dict[str, Any]] = []
+    for run in range(1, runs + 1):  # alternated, so drift (page cache, heat) hits both alike
+        plains.append(measure_plain(url, size, endpoint, workdir))
+        log(f"{to_mib(size):g} MiB run {run}/{runs} plain HTTP → file: {run_line(plains[-1])}")
+        ours.append(measure_vidrelay(url, size, endpoint))
+        log(f"{to_mib(size):g} MiB run {run}/{runs} vidrelay → moto S3: {run_line(ours[-1])}")
+    plain, vidrelay = summarize(plains), summarize(ours)
     return {
         "size_bytes": size,
         "size_mib": to_mib(size),
-        "same_bytes": plain["sha256"] == ours["sha256"],
+        "runs": runs,
+        "same_bytes": len({raw["sha256"] for raw in plains + ours}) == 1,
         "plain_http_to_file": plain,
-        "vidrelay_stream_url_to_s3": ours,
+        "vidrelay_stream_url_to_s3": vidrelay,
         "ratio_vidrelay_over_plain": {
-            "time": ratio(ours["seconds"], plain["seconds"]),
-            "peak_memory_delta": ratio(ours["peak_memory_delta_bytes"], plain["peak_memory_delta_bytes"]),
+            "time": ratio(vidrelay["seconds"], plain["seconds"]),
+            "peak_memory_delta": ratio(vidrelay["peak_memory_delta_bytes"], plain["peak_memory_delta_bytes"]),
         },
     }
 
 
 DOWNLOAD_NOTES = (
-    "Each size is served by the upstream simulator as one task's content (content_pad = total body bytes: the "
-    "real H.264 MP4 plus a zero-filled `free` box); one unmeasured GET first warms the simulator's MP4 cache. "
-    "Every measured transfer runs in a fresh child process; moto and the simulator run in the parent, so S3 "
-    "objects held by moto never count. Both children import httpx, boto3 and vidrelay_core.transfer, create an "
-    "httpx client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call before the "
-    "baseline; then the child reads VmRSS (baseline), resets VmHWM to it (/proc/self/clear_refs = 5, "
-    "hwm_reset_before_transfer says whether that worked) and times the transfer alone. peak_memory_delta = "
-    "VmHWM after the transfer - VmRSS before it. plain = httpx stream -> file on disk, READ_CHUNK (1 MiB) "
-    "chunks; vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). "
-    "Sizes are checked (Content-Length, file size, S3 ContentLength) and both copies' SHA-256 compared; the "
-    "S3 object and the file are deleted after each measurement. One run per size and mode. Caveat: moto and "
-    "the simulator share the parent's GIL while the vidrelay transfer runs (only the simulator works during "
-    "the plain copy), which counts against vidrelay's time."
+    "Each size is one simulator task's content (content_pad = the total body size: the real H.264 MP4 plus a "
+    "zero-filled `free` box); one unmeasured GET first warms the simulator's MP4 cache. Every measured transfer "
+    "runs in a fresh child process, while moto and the simulator run in the parent, so the S3 objects moto "
+    "keeps in memory never count. Both children import httpx, boto3 and vidrelay_core.transfer, create an httpx "
+    "client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call; then they read "
+    "VmRSS (the baseline), reset VmHWM to it (write 5 to /proc/self/clear_refs; hwm_reset_before_transfer says "
+    "whether that worked) and time the transfer alone. peak_memory_delta = VmHWM after the transfer - VmRSS "
+    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk in READ_CHUNK (1 MiB) chunks; "
+    "vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). cpu_s = "
+    "the child's user+system CPU during the transfer; server_cpu_s = the parent's (moto + simulator) CPU while "
+    "the child lived. Sizes are checked (Content-Length, file size, S3 ContentLength) and every copy's SHA-256 "
+    "compared (same_bytes); the S3 object and the file are deleted after each run. Plain and vidrelay runs "
+    "alternate; seconds, memory and CPU are medians over the runs (each run is listed). Caveat: moto is a "
+    "Python server sharing the parent's GIL with the simulator, on the same cores as the child, so vidrelay's "
+    "time is mostly moto's (compare server_cpu_s); the memory figures are unaffected."
 )
 
 
-def bench_download(sizes: Sequence[int]) -> dict[str, Any]:
+def bench_download(sizes: Sequence[int], runs: int) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     with download_services() as (endpoint, sim_url), tempfile.TemporaryDirectory(prefix="vidrelay-bench-") as tmp:
         for size in sizes:
-            results.append(measure_size(sim_url, endpoint, size, Path(tmp)))
-    return {"notes": DOWNLOAD_NOTES, "results": results}
+            results.append(measure_size(sim_url, endpoint, size, runs, Path(tmp)))
+    return {"notes": DOWNLOAD_NOTES, "child_env": allocator_env(), "results": results}
 
 
 # --- webhook latency -----------------------------------------------------------------------------------------
@@ -504,6 +542,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vidrelay.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
+    parser.add_argument("--runs", type=int, default=DOWNLOAD_RUNS, help="runs per download size and mode")
     parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="webhook latency jobs (0 skips)")
     return parser.parse_args(argv)
 
@@ -515,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
     report: dict[str, Any] = {"machine": machine_info()}
-    report["download"] = bench_download(sizes) if sizes else None
+    report["download"] = bench_download(sizes, args.runs) if sizes else None
     report["webhook_latency"] = bench_webhook(args.jobs) if args.jobs > 0 else None
     report["runtime_s"] = round(time.perf_counter() - started, 1)
     log(f"done in {report['runtime_s']} s")

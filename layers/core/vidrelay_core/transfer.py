@@ -1,9 +1,9 @@
 """HTTP stream → S3, memory bounded whatever the size.
 
 The body is cut into fixed-size parts as it arrives; each full part is handed to a small pool of uploaders
-and the reader blocks once `max_in_flight` parts are waiting, so at most `max_in_flight + 1` parts are ever
-held in memory (about 24 MiB with the defaults). While the bytes pass, they are hashed (SHA-256) and fed to
-the MP4 scanner, which rejects a non-MP4 on its first 8 bytes and reads duration and resolution from the
+and the reader takes an upload slot before it copies a part off its buffer, so at most `max_in_flight` parts
+plus the buffer (under a part and a read chunk) are live at once: about 3.5 parts, 28 MiB with the defaults.
+While the bytes pass, they are hashed (SHA-256) and fed to the MP4 scanner, which rejects a non-MP4 on its first 8 bytes and reads duration and resolution from the
 header. A failed transfer aborts its multipart upload, so no half-written object and no orphaned parts stay
 behind; the key is fixed per job, so a second run of the same transfer overwrites rather than duplicates.
 """
@@ -203,6 +203,7 @@ class _MultipartUpload:
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._max_in_flight = max_in_flight
         self._futures: list[Future[dict[str, Any]]] = []
+        self._failure: BaseException | None = None
 
     def take_part(self, buffer: bytearray, size: int) -> None:
         """Moves the first `size` bytes of `buffer` into a part. The upload slot is taken before the copy is
@@ -232,8 +233,13 @@ class _MultipartUpload:
         number = len(self._futures) + 1
         assert self._pool is not None
         future = self._pool.submit(self._upload, number, body)
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(self._part_done)
         self._futures.append(future)
+
+    def _part_done(self, future: Future[dict[str, Any]]) -> None:
+        if future.exception() is not None and self._failure is None:
+            self._failure = future.exception()
+        self._slots.release()
 
     def _upload(self, number: int, body: bytes) -> dict[str, Any]:
         answer = self._s3.upload_part(
@@ -242,9 +248,11 @@ class _MultipartUpload:
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     def _raise_failed(self, *, wait: bool = False) -> None:
-        for future in self._futures:
-            if (wait or future.done()) and future.exception() is not None:
-                raise TransferError("uploading a part to S3 failed") from future.exception()
+        if wait:
+            for future in self._futures:
+                future.exception()  # blocks until the part is done, failed or not
+        if self._failure is not None:
+            raise TransferError("uploading a part to S3 failed") from self._failure
 
     def complete(self, last: bytearray) -> int:
         if self._upload_id is None:
