@@ -3,9 +3,10 @@
 The body is cut into fixed-size parts as it arrives; each full part is handed to a small pool of uploaders
 and the reader takes an upload slot before it copies a part off its buffer, so at most `max_in_flight` parts
 plus the buffer (under a part and a read chunk) are live at once: about 3.5 parts, 28 MiB with the defaults.
-While the bytes pass, they are hashed (SHA-256) and fed to the MP4 scanner, which rejects a non-MP4 on its first 8 bytes and reads duration and resolution from the
-header. A failed transfer aborts its multipart upload, so no half-written object and no orphaned parts stay
-behind; the key is fixed per job, so a second run of the same transfer overwrites rather than duplicates.
+While the bytes pass, they are hashed (SHA-256) and fed to the MP4 scanner, which rejects a non-MP4 on its
+first 8 bytes and reads duration and resolution from the header. A failed transfer aborts its multipart
+upload, so no half-written object and no orphaned parts stay behind; the key is fixed per job, so a second
+run of the same transfer overwrites rather than duplicates.
 """
 
 from __future__ import annotations
