@@ -15,14 +15,21 @@ from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, Vid
 from vidrelay_core.jobs import video_object
 from vidrelay_core.obs import logger, metrics
 from vidrelay_core.requests import parse_create
-from vidrelay_core.runtime import relay
+from vidrelay_core.runtime import notifier, relay
 from vidrelay_core.schemas import (
     CreateVideoRequest,
+    DeliveryList,
     ErrorResponse,
     ModelList,
     Video,
     VideoDeleted,
     VideoList,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEndpointDeleted,
+    WebhookEndpointList,
+    WebhookEndpointWithSecret,
+    WebhookTestResult,
 )
 
 app = APIGatewayHttpResolver()
@@ -126,6 +133,100 @@ def video_content(video_id: str) -> Response[None]:
     url = relay().content_url(_tenant(), video_id, variant)
     # A redirect: the video bytes never pass through API Gateway or Lambda.
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def _json_body() -> dict[str, Any]:
+    event = app.current_event
+    if not event.body:
+        return {}
+    body = parse_body(event.headers.get("content-type"), raw_body(event.body, event.is_base64_encoded))
+    return dict(body.fields)
+
+
+@app.get(
+    "/v1/videos/<video_id>/deliveries",
+    summary="List a video's webhook deliveries",
+    responses={200: _json(DeliveryList, "Every delivery of every event of this video, with all attempts"), **ERRORS},
+)
+def list_deliveries(video_id: str) -> dict[str, Any]:
+    job = relay().get(_tenant(), video_id)
+    return {"object": "list", "data": [d.public() for d in notifier().deliveries(job.id)]}
+
+
+@app.post(
+    "/v1/videos/<video_id>/deliveries/<delivery_id>/redeliver",
+    summary="Send a finished delivery once more",
+    responses={
+        200: _json(WebhookDelivery, "The delivery, due again"),
+        409: _json(ErrorResponse, "Still running"),
+        **ERRORS,
+    },
+)
+def redeliver(video_id: str, delivery_id: str) -> dict[str, Any]:
+    job = relay().get(_tenant(), video_id)
+    return notifier().redeliver(job.id, delivery_id).public()
+
+
+@app.post(
+    "/v1/webhook_endpoints",
+    summary="Create a webhook endpoint",
+    responses={200: _json(WebhookEndpointWithSecret, "The endpoint and its signing secret (shown once)"), **ERRORS},
+)
+def create_endpoint() -> dict[str, Any]:
+    endpoint = notifier().create_endpoint(_tenant(), _json_body())
+    return {**endpoint.public(), "secret": endpoint.secret}
+
+
+@app.get(
+    "/v1/webhook_endpoints",
+    summary="List webhook endpoints",
+    responses={200: _json(WebhookEndpointList, "The tenant's endpoints"), **ERRORS},
+)
+def list_endpoints() -> dict[str, Any]:
+    return {"object": "list", "data": [e.public() for e in notifier().hooks.list_endpoints(_tenant())]}
+
+
+@app.get(
+    "/v1/webhook_endpoints/<endpoint_id>",
+    summary="Retrieve a webhook endpoint",
+    responses={200: _json(WebhookEndpoint, "The endpoint (never its secret)"), **ERRORS},
+)
+def get_endpoint(endpoint_id: str) -> dict[str, Any]:
+    return notifier().endpoint(_tenant(), endpoint_id).public()
+
+
+@app.delete(
+    "/v1/webhook_endpoints/<endpoint_id>",
+    summary="Delete a webhook endpoint",
+    responses={200: _json(WebhookEndpointDeleted, "Deleted; pending deliveries to it stop"), **ERRORS},
+)
+def delete_endpoint(endpoint_id: str) -> dict[str, Any]:
+    notifier().delete_endpoint(_tenant(), endpoint_id)
+    return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
+
+
+@app.post(
+    "/v1/webhook_endpoints/<endpoint_id>/rotate_secret",
+    summary="Rotate an endpoint's signing secret",
+    responses={
+        200: _json(
+            WebhookEndpointWithSecret, "The new secret (shown once); the old one also signs until the grace ends"
+        ),
+        **ERRORS,
+    },
+)
+def rotate_secret(endpoint_id: str) -> dict[str, Any]:
+    endpoint = notifier().rotate_secret(_tenant(), endpoint_id, _json_body())
+    return {**endpoint.public(), "secret": endpoint.secret}
+
+
+@app.post(
+    "/v1/webhook_endpoints/<endpoint_id>/test",
+    summary="Send a signed test event to an endpoint now",
+    responses={200: _json(WebhookTestResult, "What the endpoint answered"), **ERRORS},
+)
+def test_endpoint(endpoint_id: str) -> dict[str, Any]:
+    return notifier().test_endpoint(_tenant(), endpoint_id)
 
 
 @app.get("/v1/models", summary="List models", responses={200: _json(ModelList, "The catalog"), **ERRORS})

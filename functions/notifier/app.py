@@ -1,41 +1,51 @@
-"""notifier function: signs and delivers each video event to its webhook targets (SQS fed by the SNS topic)."""
+"""notifier function: fans each video event out to its webhook targets and drives every delivery's schedule.
+
+Two kinds of message arrive on the webhook queue: events from the SNS topic (raw, or enveloped if subscribed
+without raw delivery), fanned out into one delivery message per target; and those delivery messages. A delivery
+that must wait (not due yet, or failed and scheduled again) is left on the queue with a visibility timeout that
+ends when it is due, and reported as a batch item failure so SQS keeps it.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from vidrelay_core.notifications import MAX_VISIBILITY_S, DeliveryRef
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import relay
-from vidrelay_core.service import DeliveryFailed
+from vidrelay_core.runtime import notifier
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
-# Backoff for a failed delivery, applied as the message's new visibility timeout (SQS redelivers it then).
-BACKOFF_S = (5, 30, 120, 300, 600)
+
+class NotDueYet(Exception):
+    """Not a failure: the message goes back to the queue until its delivery's next attempt is due."""
 
 
 def record_handler(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    if event.get("Type") == "Notification" and "Message" in event:
-        event = json.loads(event["Message"])  # an enveloped (non-raw) SNS subscription
-    logger.append_keys(video_id=event["data"]["id"], event_id=event["id"])
-    service = relay()
-    try:
-        service.notify(event)
-    except DeliveryFailed as failed:
-        receive_count = int(record.attributes.approximate_receive_count or 1)
-        delay = BACKOFF_S[min(receive_count, len(BACKOFF_S)) - 1] * service.settings.webhook_retry_scale
-        delay = max(delay, failed.retry_after_s or 0.0)
-        service.sqs.change_message_visibility(
-            QueueUrl=service.settings.webhook_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=min(round(delay), 43_200),
-        )
-        raise
+    body = json.loads(record.body)
+    if body.get("Type") == "Notification" and "Message" in body:
+        body = json.loads(body["Message"])  # an enveloped (non-raw) SNS subscription
+    service = notifier()
+    if "delivery" not in body:
+        logger.append_keys(video_id=body["data"]["id"], event_id=body["id"])
+        service.fan_out(body)
+        return
+    ref = DeliveryRef.parse(body)
+    logger.append_keys(video_id=ref.video_id, event_id=ref.event_id, target=ref.target_id)
+    outcome = service.process(ref)
+    if outcome.wait_s is None:
+        return
+    service.sqs.change_message_visibility(
+        QueueUrl=service.settings.webhook_queue_url,
+        ReceiptHandle=record.receipt_handle,
+        VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, math.ceil(outcome.wait_s))),
+    )
+    raise NotDueYet(f"next look in {outcome.wait_s:.1f} s")
 
 
 @logger.inject_lambda_context(clear_state=True)

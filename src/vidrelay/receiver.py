@@ -26,11 +26,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each POST with `statuses` in turn (then 200), verifying signatures with `secret` when set."""
+    """Answers each POST with `statuses` in turn (then `default_status`), verifying signatures with `secret`
+    when set. An entry may be `(status, headers)`, e.g. `(503, {"Retry-After": "3"})` or a redirect."""
 
     port: int = 0
     secret: str | None = None
-    statuses: list[int] = field(default_factory=list)
+    statuses: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
+    default_status: int = 200
     on_event: Callable[[Received], None] | None = None
 
     def __post_init__(self) -> None:
@@ -43,8 +45,10 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status = receiver.handle(body, headers)
+                status, extra = receiver.handle(body, headers)
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -58,23 +62,24 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks"
 
-    def handle(self, body: bytes, headers: dict[str, str]) -> int:
+    def handle(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         arrived = time.time()
         verified = True
         if self.secret:
             verified = verify(self.secret, body, headers)
             if not verified:
-                return 401
+                return 401, {}
         msg_id = headers.get("webhook-id", "")
         with self._lock:
             self.attempts[msg_id] = self.attempts.get(msg_id, 0) + 1
             attempt = self.attempts[msg_id]
-            status = self.statuses.pop(0) if self.statuses else 200
+            answer = self.statuses.pop(0) if self.statuses else self.default_status
+        status, extra = answer if isinstance(answer, tuple) else (answer, {})
         received = Received(json.loads(body), headers, verified, attempt, body=body, received_at=arrived)
         if self.on_event:
             self.on_event(received)
         self.events.put(received)
-        return status
+        return status, extra
 
     def start(self) -> Receiver:
         threading.Thread(target=self._server.serve_forever, daemon=True, name="receiver").start()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ class LocalStackProcess:
     def sim_requests(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"{self.simulator_url}/_sim/requests", timeout=10).json())
 
+    def sim_submits(self) -> int:
+        """How many jobs were sent upstream so far (other tests' jobs keep polling, so GETs are not counted)."""
+        return sum(1 for r in self.sim_requests() if r["method"] == "POST" and r["path"] == "/v1/videos")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -79,9 +84,9 @@ def _wait_for_state(state_file: Path, process: subprocess.Popen[bytes], log_path
     raise RuntimeError(f"vidrelay local did not come up in 90 s:\n{log_path.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
-    workdir = tmp_path_factory.mktemp("local")
+@contextmanager
+def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
+    """`vidrelay local` with these options, in its own directory, stopped (SIGTERM) afterwards."""
     log_path = workdir / "vidrelay-local.log"
     upstream_key = "sk-sim-" + secrets.token_hex(16)
     env = {
@@ -93,7 +98,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(VIDRELAY), "local", "--port", str(_free_port()), "--sim-seconds", "1"],
+            [str(VIDRELAY), "local", "--port", str(_free_port()), "--sim-seconds", "1", *options],
             cwd=workdir,
             env=env,
             stdout=log,
@@ -109,6 +114,28 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    with running_stack(tmp_path_factory.mktemp("local")) as stack:
+        yield stack
+
+
+# The webhook schedule (5 s ... 24 h, about three days in all) shrunk 10 000 times: ten attempts in ~30 s.
+RETRY_SCALE = 0.0001
+
+
+@pytest.fixture(scope="session")
+def scaled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    with running_stack(tmp_path_factory.mktemp("scaled"), "--webhook-retry-scale", str(RETRY_SCALE)) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def strict_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
+    with running_stack(tmp_path_factory.mktemp("strict"), "--strict-urls") as stack:
+        yield stack
 
 
 @pytest.fixture

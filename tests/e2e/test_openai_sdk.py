@@ -68,14 +68,14 @@ def test_unknown_id_is_not_found(sdk: openai.OpenAI) -> None:
 
 
 def test_wrong_seconds_is_bad_request_naming_seconds(sdk: openai.OpenAI, local_stack: LocalStackProcess) -> None:
-    before = len(local_stack.sim_requests())
+    before = local_stack.sim_submits()
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.videos.create(model="sora-2", prompt="x", seconds="5", size="1280x720")  # type: ignore[arg-type]
     error = caught.value.body
     assert isinstance(error, dict)
     assert error["param"] == "seconds"
     assert "'5'" in error["message"] and '"4"' in error["message"]
-    assert len(local_stack.sim_requests()) == before  # nothing went upstream
+    assert local_stack.sim_submits() == before  # nothing went upstream
 
 
 def test_content_before_completion_is_bad_request(sdk: openai.OpenAI) -> None:

@@ -40,14 +40,28 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/models"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/v1/videos/{video_id}/deliveries"),
+    ("POST", "/v1/videos/{video_id}/deliveries/{delivery_id}/redeliver"),
+    ("POST", "/v1/webhook_endpoints"),
+    ("GET", "/v1/webhook_endpoints"),
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"),
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/test"),
 }
 
 # What each function's own statements may name: its tables, buckets, topics, queues and secrets, nothing else.
 EXPECTED_POLICY_TARGETS = {
-    "ApiFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
+    "ApiFunction": {
+        "JobsTable",
+        "ResultsBucket",
+        "VideoEventsTopic",
+        "UpstreamVideosApiKeyParameter",
+        "WebhookQueue",
+    },
     "PollerFunction": {"JobsTable", "VideoEventsTopic", "DownloadQueue", "UpstreamVideosApiKeyParameter"},
     "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
-    "NotifierFunction": {"JobsTable", "WebhookQueue"},
+    "NotifierFunction": {"JobsTable", "WebhookQueue", "WebhookDeadLetterQueue"},
 }
 
 # Managed policies SAM attaches by itself (logs, X-Ray, and polling the SQS event source); nothing else.
@@ -304,7 +318,7 @@ def test_jobs_table_has_the_sparse_inflight_and_tenant_indexes(raw: dict[str, An
 
 @pytest.mark.parametrize(
     ("queue", "dead_letter_queue", "max_receives"),
-    [("DownloadQueue", "DownloadDeadLetterQueue", 5), ("WebhookQueue", "WebhookDeadLetterQueue", 10)],
+    [("DownloadQueue", "DownloadDeadLetterQueue", 5), ("WebhookQueue", "WebhookDeadLetterQueue", 100)],
 )
 def test_work_queues_redrive_to_their_dead_letter_queues(
     raw: dict[str, Any], queue: str, dead_letter_queue: str, max_receives: int

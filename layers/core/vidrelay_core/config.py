@@ -14,6 +14,7 @@ class Settings(BaseModel):
     events_topic_arn: str = Field(min_length=1)
     download_queue_url: str = ""
     webhook_queue_url: str = ""
+    webhook_dlq_url: str = ""
     retention_days: int = 30
     inflight_shards: int = Field(default=8, ge=1, le=256)
     # Local mode allows webhooks to loopback (a receiver on the laptop); the cloud never does.
@@ -40,6 +41,7 @@ class Settings(BaseModel):
             events_topic_arn=get("EVENTS_TOPIC_ARN"),
             download_queue_url=get("DOWNLOAD_QUEUE_URL"),
             webhook_queue_url=get("WEBHOOK_QUEUE_URL"),
+            webhook_dlq_url=get("WEBHOOK_DLQ_URL"),
             retention_days=int(get("RETENTION_DAYS", "30")),
             inflight_shards=int(get("INFLIGHT_SHARDS", "8")),
             allow_loopback_urls=get("ALLOW_LOOPBACK_URLS", "false").lower() == "true",

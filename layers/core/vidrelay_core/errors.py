@@ -78,6 +78,14 @@ class JobNotFound(VidrelayError):
         super().__init__(f"No video found with id '{video_id}'.", param="video_id")
 
 
+class NotFound(VidrelayError):
+    """Something other than a video (an endpoint, a delivery) does not exist for this tenant."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
 class RouteNotFound(VidrelayError):
     status_code = 404
     error_type = "invalid_request_error"

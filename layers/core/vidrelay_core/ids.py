@@ -10,6 +10,10 @@ def new_video_id() -> str:
     return "video_" + secrets.token_hex(16)
 
 
+def new_endpoint_id() -> str:
+    return "we_" + secrets.token_hex(12)
+
+
 def event_id(video_id: str, version: int, kind: str) -> str:
     # Deterministic: a transition republished after a crash carries the same id, so receivers (and our own
     # delivery ledger) see one event, not two.

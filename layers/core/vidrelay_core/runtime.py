@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from .config import Settings
 from .events import EventPublisher
+from .notifications import Notifier
 from .service import Relay, Timing
 from .store import JobStore
 
@@ -29,4 +30,21 @@ def relay() -> Relay:
         s3=boto3.client("s3", config=s3_config),
         sqs=boto3.client("sqs"),
         timing=Timing.from_env(dict(os.environ)),
+    )
+
+
+@lru_cache(maxsize=1)
+def notifier() -> Notifier:
+    from .upstream import http_client
+    from .webhook_store import WebhookStore
+
+    service = relay()
+    settings = service.settings
+    client = service.store._client
+    return Notifier(
+        settings,
+        jobs=service.store,
+        hooks=WebhookStore(settings.jobs_table, client=client, retention_days=settings.retention_days),
+        sqs=service.sqs,
+        http=http_client,
     )

@@ -116,3 +116,69 @@ class CreateVideoRequest(_Strict):
     metadata: dict[str, str] | None = Field(default=None, description="Up to 16 string pairs, echoed back")
     webhook_url: str | None = Field(default=None, description="Where signed events for this job are sent")
     webhook_events: list[str] | None = Field(default=None, description="Only these event types are sent")
+
+
+class WebhookAttempt(_Strict):
+    attempt: int
+    at: int
+    status: int | None = Field(description="The HTTP status the receiver answered; null when it never answered")
+    latency_ms: int
+    error: str | None
+    manual: bool = False
+
+
+class WebhookDelivery(_Strict):
+    id: str = Field(examples=["dlv_3f1c0a9e2b7d4c6a8e3f1b2d"])
+    object: Literal["webhook_delivery"]
+    video_id: str
+    event_id: str
+    event_type: str
+    target: str = Field(description='"job" for the job\'s webhook_url, else the endpoint id')
+    url: str | None
+    status: Literal["pending", "delivering", "succeeded", "failed"]
+    attempt_count: int
+    next_attempt_at: int | None
+    attempts: list[WebhookAttempt]
+    created_at: int
+
+
+class DeliveryList(_Strict):
+    object: Literal["list"]
+    data: list[WebhookDelivery]
+
+
+class WebhookEndpoint(_Strict):
+    id: str = Field(examples=["we_5f1c0a9e2b7d4c6a8e3f1b2d"])
+    object: Literal["webhook_endpoint"]
+    url: str
+    event_types: list[str] = Field(description="Empty: every event type")
+    description: str
+    status: Literal["enabled", "disabled"]
+    disabled_reason: str | None
+    created_at: int
+    secret_rotating_until: int | None = Field(description="Until when the previous secret also signs")
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    secret: str = Field(description="whsec_…: shown only when created or rotated")
+
+
+class WebhookEndpointList(_Strict):
+    object: Literal["list"]
+    data: list[WebhookEndpoint]
+
+
+class WebhookEndpointDeleted(_Strict):
+    id: str
+    object: Literal["webhook_endpoint.deleted"]
+    deleted: Literal[True]
+
+
+class WebhookTestResult(_Strict):
+    object: Literal["webhook_endpoint.test"]
+    endpoint_id: str
+    event: dict[str, Any]
+    succeeded: bool
+    status: int | None
+    latency_ms: int
+    error: str | None

@@ -7,7 +7,6 @@ repaired by the poller, which republishes it with the same event id.
 
 from __future__ import annotations
 
-import builtins
 import json
 import random
 import time
@@ -507,65 +506,3 @@ class Relay:
             except StaleJob:
                 continue
         raise StaleJob(video_id)
-
-    # -- notifier -------------------------------------------------------------------------------------------
-
-    def notify(self, event: dict[str, Any]) -> builtins.list[tuple[str, bool]]:
-        """Delivers one event to each of its targets at most once successfully. Raises DeliveryFailed when a
-        target must be tried again (the SQS message comes back)."""
-        from . import webhooks
-
-        video_id = str(event["data"]["id"])
-        job = self.store.get_job(video_id)
-        if job is None or not job.webhook_url:
-            return []
-        if job.webhook_events and event["type"] not in job.webhook_events:
-            return []
-        target_id = "url:" + ids.hash_api_key(job.webhook_url)[:16]
-        if self.store.delivery_succeeded(event["id"], target_id):
-            return [(target_id, True)]
-        if not self.store.claim_delivery(event["id"], target_id, lease_s=webhooks.TIMEOUT_S + 5):
-            if self.store.delivery_succeeded(event["id"], target_id):
-                return [(target_id, True)]
-            raise DeliveryFailed(f"{target_id} is being delivered by another worker", retry_after_s=None)
-        secret = self.tenant_secret(job.tenant)
-        attempt = webhooks.deliver(
-            http_client(),
-            job.webhook_url,
-            secrets_=[secret],
-            msg_id=event["id"],
-            body=json.dumps(event, separators=(",", ":")),
-            allow_loopback=self.settings.allow_loopback_urls,
-        )
-        self.store.finish_delivery(
-            event["id"], target_id, succeeded=attempt.succeeded, status=attempt.status, error=attempt.error
-        )
-        from .obs import logger
-
-        logger.info(
-            "webhook attempt",
-            extra={
-                "video_id": video_id,
-                "event_id": event["id"],
-                "event_type": event["type"],
-                "status": attempt.status,
-                "succeeded": attempt.succeeded,
-                "latency_ms": attempt.latency_ms,
-                "error": attempt.error,
-            },
-        )
-        if not attempt.succeeded:
-            raise DeliveryFailed(attempt.error or "delivery failed", retry_after_s=attempt.retry_after_s)
-        return [(target_id, True)]
-
-    def tenant_secret(self, tenant: str) -> str:
-        secret = self.store.tenant_webhook_secret(tenant)
-        if secret is None:
-            raise RuntimeError(f"tenant {tenant!r} has no webhook signing secret")
-        return secret
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, message: str, *, retry_after_s: float | None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s

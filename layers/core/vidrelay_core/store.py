@@ -6,6 +6,7 @@ One table (see template.yaml, JobsTable) holds several kinds of item, told apart
   KEY#<sha256 of api key> / KEY      an API key's hash and its tenant
   TENANT#<tenant> / PROFILE          a tenant's profile (webhook signing secret)
   DELIVERY#<event id> / <target id>  the webhook delivery ledger
+(endpoints and per-video deliveries: see webhook_store.py)
 Every job write is conditional on the version read, so a stale writer loses instead of moving a job backwards.
 """
 
@@ -405,3 +406,6 @@ class _Table:
 
     def query(self, **kwargs: Any) -> dict[str, Any]:
         return self._call("query", **kwargs)
+
+    def delete_item(self, **kwargs: Any) -> dict[str, Any]:
+        return self._call("delete_item", **kwargs)

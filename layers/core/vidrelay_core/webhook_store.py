@@ -1,0 +1,383 @@
+"""The webhook half of the store: endpoints and the per-(event, target) delivery ledger, in the jobs table.
+
+  TENANT#<tenant> / ENDPOINT#<we_id>                 a webhook endpoint (url, filter, signing secrets)
+  JOB#<video id>  / DELIVERY#<event id>#<target id>  one delivery: state, schedule, every attempt
+
+Deliveries sit in their video's partition, so `GET /v1/videos/{id}/deliveries` is one Query and they expire with
+the job. A delivery moves pending → delivering (a lease, taken by one worker) → pending | succeeded | failed,
+each step a conditional write: a duplicated message can never make two successful deliveries, and a worker
+that died mid-attempt only delays the next one until its lease runs out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from .store import _Table, _to_dynamo
+
+DeliveryState = Literal["pending", "delivering", "succeeded", "failed"]
+JOB_TARGET = "job"  # the job's own webhook_url (signed with the tenant's secret)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    event_types: tuple[str, ...]
+    description: str
+    secret: str
+    created_at: float
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None
+    disabled_at: float | None = None
+    disabled_reason: str | None = None
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The current secret, and during a rotation's grace period the previous one too."""
+        keep_previous = self.previous_secret and self.previous_secret_until and now < self.previous_secret_until
+        return [self.secret, self.previous_secret] if keep_previous and self.previous_secret else [self.secret]
+
+    def wants(self, event_type: str) -> bool:
+        return self.disabled_at is None and (not self.event_types or event_type in self.event_types)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "webhook_endpoint",
+            "url": self.url,
+            "event_types": list(self.event_types),
+            "description": self.description,
+            "status": "disabled" if self.disabled_at else "enabled",
+            "disabled_reason": self.disabled_reason,
+            "created_at": int(self.created_at),
+            "secret_rotating_until": int(self.previous_secret_until)
+            if self.previous_secret_until and self.previous_secret_until > time.time()
+            else None,
+        }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    tenant: str
+    video_id: str
+    event_id: str
+    target_id: str
+    event_type: str
+    event_body: str
+    url: str  # for the job target; endpoints are looked up at each attempt (they may change or go)
+    state: DeliveryState
+    attempt_count: int
+    next_attempt_at: float
+    created_at: float
+    attempts: tuple[dict[str, Any], ...] = ()
+    lease_until: float | None = None
+    lease_token: str | None = None
+    manual_attempts: int = 0  # redeliveries asked for through the API, each a single attempt
+    dead_lettered: bool = False
+    dead_letter_sent: bool = False
+
+    @property
+    def id(self) -> str:
+        return delivery_id(self.event_id, self.target_id)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "webhook_delivery",
+            "video_id": self.video_id,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "target": self.target_id,
+            "url": self.url or None,
+            "status": self.state,
+            "attempt_count": self.attempt_count,
+            "next_attempt_at": int(self.next_attempt_at) if self.state == "pending" else None,
+            "attempts": [_public_attempt(a) for a in self.attempts],
+            "created_at": int(self.created_at),
+        }
+
+
+def _public_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
+    # Stored without its None values; shown with every field.
+    return {
+        "attempt": int(attempt["attempt"]),
+        "at": int(attempt["at"]),
+        "status": attempt.get("status"),
+        "latency_ms": int(attempt.get("latency_ms") or 0),
+        "error": attempt.get("error"),
+        "manual": bool(attempt.get("manual")),
+    }
+
+
+@dataclass
+class Claim:
+    delivery: Delivery
+    token: str = field(default_factory=lambda: random.token_hex(8))
+
+
+def delivery_id(event_id: str, target_id: str) -> str:
+    return "dlv_" + hashlib.sha256(f"{event_id}|{target_id}".encode()).hexdigest()[:24]
+
+
+def _endpoint_key(tenant: str, endpoint_id: str) -> dict[str, str]:
+    return {"pk": f"TENANT#{tenant}", "sk": f"ENDPOINT#{endpoint_id}"}
+
+
+def _delivery_key(video_id: str, event_id: str, target_id: str) -> dict[str, str]:
+    return {"pk": f"JOB#{video_id}", "sk": f"DELIVERY#{event_id}#{target_id}"}
+
+
+def _num(value: float) -> Decimal:
+    return Decimal(repr(round(value, 3)))
+
+
+class WebhookStore:
+    def __init__(self, table_name: str, *, client: Any, retention_days: int = 30) -> None:
+        self._client = client
+        self._table = _Table(client, table_name)
+        self._retention_s = retention_days * 86_400
+
+    def _conditional(self, **kwargs: Any) -> bool:
+        try:
+            self._table.update_item(**kwargs)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- endpoints ------------------------------------------------------------------------------------------
+
+    def put_endpoint(self, endpoint: Endpoint) -> None:
+        item = {
+            **_endpoint_key(endpoint.tenant, endpoint.id),
+            "id": endpoint.id,
+            "tenant": endpoint.tenant,
+            "url": endpoint.url,
+            "event_types": list(endpoint.event_types),
+            "description": endpoint.description,
+            "secret": endpoint.secret,
+            "created_at": endpoint.created_at,
+        }
+        self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+
+    def get_endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        item = self._table.get_item(Key=_endpoint_key(tenant, endpoint_id), ConsistentRead=True).get("Item")
+        return _endpoint(item) if item else None
+
+    def list_endpoints(self, tenant: str) -> list[Endpoint]:
+        found: list[Endpoint] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": f"TENANT#{tenant}", ":prefix": "ENDPOINT#"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            found.extend(_endpoint(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda e: e.created_at)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete_endpoint(self, tenant: str, endpoint_id: str) -> bool:
+        try:
+            self._table.delete_item(Key=_endpoint_key(tenant, endpoint_id), ConditionExpression="attribute_exists(pk)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def rotate_secret(self, tenant: str, endpoint_id: str, *, old: str, new: str, grace_until: float) -> bool:
+        """Conditional on the secret read, so two rotations at once cannot both keep 'their' previous secret."""
+        return self._conditional(
+            Key=_endpoint_key(tenant, endpoint_id),
+            UpdateExpression="SET secret = :new, previous_secret = :old, previous_secret_until = :until",
+            ConditionExpression="secret = :old",
+            ExpressionAttributeValues={":new": new, ":old": old, ":until": _num(grace_until)},
+        )
+
+    def disable_endpoint(self, tenant: str, endpoint_id: str, *, reason: str, now: float) -> bool:
+        return self._conditional(
+            Key=_endpoint_key(tenant, endpoint_id),
+            UpdateExpression="SET disabled_at = :now, disabled_reason = :reason",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(disabled_at)",
+            ExpressionAttributeValues={":now": _num(now), ":reason": reason},
+        )
+
+    # -- deliveries -----------------------------------------------------------------------------------------
+
+    def create_delivery(self, delivery: Delivery) -> bool:
+        """False when it exists already (the same event fanned out twice)."""
+        item = {
+            **_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+            "tenant": delivery.tenant,
+            "video_id": delivery.video_id,
+            "event_id": delivery.event_id,
+            "target_id": delivery.target_id,
+            "event_type": delivery.event_type,
+            "event_body": delivery.event_body,
+            "url": delivery.url,
+            "state": delivery.state,
+            "attempt_count": delivery.attempt_count,
+            "next_attempt_at": delivery.next_attempt_at,
+            "created_at": delivery.created_at,
+            "attempts": [],
+            "manual_attempts": 0,
+            "expires_at_ttl": int(delivery.created_at + self._retention_s),
+        }
+        try:
+            self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get_delivery(self, video_id: str, event_id: str, target_id: str) -> Delivery | None:
+        key = _delivery_key(video_id, event_id, target_id)
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return _delivery(item) if item else None
+
+    def list_deliveries(self, video_id: str) -> list[Delivery]:
+        found: list[Delivery] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": f"JOB#{video_id}", ":prefix": "DELIVERY#"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            found.extend(_delivery(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda d: (d.created_at, d.event_id, d.target_id))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim(self, delivery: Delivery, *, now: float, lease_s: float) -> Claim | None:
+        """Takes the delivery for one attempt: it must be due and pending, or held by a lease that ran out (its
+        worker died mid-attempt), and still at the attempt count read."""
+        claim = Claim(delivery)
+        taken = self._conditional(
+            Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+            UpdateExpression="SET #state = :delivering, lease_until = :until, lease_token = :token",
+            ConditionExpression="attempt_count = :count AND ((#state = :pending AND next_attempt_at <= :now) OR "
+            "(#state = :delivering AND lease_until < :now))",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":delivering": "delivering",
+                ":pending": "pending",
+                ":until": _num(now + lease_s),
+                ":token": claim.token,
+                ":count": delivery.attempt_count,
+                ":now": _num(now),
+            },
+        )
+        return claim if taken else None
+
+    def finish(
+        self,
+        claim: Claim,
+        *,
+        state: DeliveryState,
+        attempt: dict[str, Any],
+        next_attempt_at: float | None = None,
+        manual: bool = False,
+        dead_lettered: bool = False,
+    ) -> bool:
+        """Records the attempt and the delivery's new state, only if this worker's lease is still the one held."""
+        values: dict[str, Any] = {
+            ":state": state,
+            ":one": 1,
+            ":attempt": [_to_dynamo(attempt)],
+            ":token": claim.token,
+            ":next": _num(next_attempt_at if next_attempt_at is not None else 0),
+            ":dead": dead_lettered,
+        }
+        update = (
+            "SET #state = :state, attempt_count = attempt_count + :one, attempts = list_append(attempts, :attempt), "
+            "next_attempt_at = :next, dead_lettered = :dead REMOVE lease_until, lease_token"
+        )
+        if manual:
+            update = update.replace("SET ", "SET manual_attempts = manual_attempts - :one, ", 1)
+        return self._conditional(
+            Key=_delivery_key(claim.delivery.video_id, claim.delivery.event_id, claim.delivery.target_id),
+            UpdateExpression=update,
+            ConditionExpression="lease_token = :token",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values,
+        )
+
+    def mark_dead_letter_sent(self, delivery: Delivery) -> None:
+        self._table.update_item(
+            Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+            UpdateExpression="SET dead_letter_sent = :yes",
+            ExpressionAttributeValues={":yes": True},
+        )
+
+    def request_redelivery(self, delivery: Delivery, *, now: float) -> bool:
+        """Makes a finished delivery due once more (one attempt, outside the schedule)."""
+        return self._conditional(
+            Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+            UpdateExpression="SET #state = :pending, next_attempt_at = :now, manual_attempts = manual_attempts + :one",
+            ConditionExpression="#state IN (:succeeded, :failed) AND attempt_count = :count",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":pending": "pending",
+                ":now": _num(now),
+                ":one": 1,
+                ":succeeded": "succeeded",
+                ":failed": "failed",
+                ":count": delivery.attempt_count,
+            },
+        )
+
+
+def _endpoint(item: dict[str, Any]) -> Endpoint:
+    def number(name: str) -> float | None:
+        return float(item[name]) if item.get(name) is not None else None
+
+    return Endpoint(
+        id=str(item["id"]),
+        tenant=str(item["tenant"]),
+        url=str(item["url"]),
+        event_types=tuple(item.get("event_types") or ()),
+        description=str(item.get("description") or ""),
+        secret=str(item["secret"]),
+        created_at=float(item["created_at"]),
+        previous_secret=item.get("previous_secret"),
+        previous_secret_until=number("previous_secret_until"),
+        disabled_at=number("disabled_at"),
+        disabled_reason=item.get("disabled_reason"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _delivery(item: dict[str, Any]) -> Delivery:
+    return Delivery(
+        tenant=str(item["tenant"]),
+        video_id=str(item["video_id"]),
+        event_id=str(item["event_id"]),
+        target_id=str(item["target_id"]),
+        event_type=str(item["event_type"]),
+        event_body=str(item["event_body"]),
+        url=str(item.get("url") or ""),
+        state=item["state"],
+        attempt_count=int(item["attempt_count"]),
+        next_attempt_at=float(item.get("next_attempt_at") or 0),
+        created_at=float(item["created_at"]),
+        attempts=tuple(_plain(a) for a in item.get("attempts") or ()),
+        lease_until=float(item["lease_until"]) if item.get("lease_until") is not None else None,
+        lease_token=item.get("lease_token"),
+        manual_attempts=int(item.get("manual_attempts") or 0),
+        dead_lettered=bool(item.get("dead_lettered")),
+        dead_letter_sent=bool(item.get("dead_letter_sent")),
+    )
