@@ -7,6 +7,7 @@ then goes to the address that was checked, not to a second lookup, with TLS stil
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,19 @@ def address_allowed(raw: str, *, allow_loopback: bool) -> bool:
     return bool(address.is_global)
 
 
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def _numeric_ipv4(host: str) -> str | None:
+    """The IPv4 address a numeric host form stands for (inet_aton's reading), or None for a name."""
+    if not _NUMERIC_HOST.fullmatch(host) or not any(c.isdigit() for c in host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
 def check_url(url: str, *, allow_loopback: bool = False, resolver: Resolver = system_resolver) -> CheckedUrl:
     """Parses, resolves and checks a user-given URL. Every resolved address must be allowed (a name with one
     private address among public ones is refused: the client library could pick either)."""
@@ -128,10 +142,11 @@ def check_url(url: str, *, allow_loopback: bool = False, resolver: Resolver = sy
     if not host:
         raise UrlRejected("has no host")
     port = port or (443 if scheme == "https" else 80)
+    numeric = _numeric_ipv4(host)
     try:
-        # A literal address; socket's lookup would also accept decimal/hex/octal forms like 2130706433 or
-        # 0x7f.1, which resolve to loopback below and are refused there.
-        addresses = [str(ipaddress.ip_address(host))]
+        # A literal address, in any of the forms the C library accepts (decimal 2130706433, hex 0x7f.1,
+        # octal 0177.0.0.1, short 127.1): decided here, never left to a resolver that might read it otherwise.
+        addresses = [numeric] if numeric else [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
             addresses = resolver(host, port)

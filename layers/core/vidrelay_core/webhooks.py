@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .ssrf import UrlRejected, check_url
+from .ssrf import Resolver, UrlRejected, check_url, system_resolver
 
 TIMEOUT_S = 15.0
 MAX_RESPONSE_BYTES = 4096
@@ -48,7 +48,14 @@ class Attempt:
 
 
 def deliver(
-    client: httpx.Client, url: str, *, secrets_: list[str], msg_id: str, body: str, allow_loopback: bool
+    client: httpx.Client,
+    url: str,
+    *,
+    secrets_: list[str],
+    msg_id: str,
+    body: str,
+    allow_loopback: bool,
+    resolver: Resolver = system_resolver,
 ) -> Attempt:
     """One POST. 2xx succeeds; anything else (redirects included: never followed) fails."""
     started = time.monotonic()
@@ -58,7 +65,7 @@ def deliver(
 
     try:
         # Checked again at every attempt: the name may resolve elsewhere than when the URL was given.
-        checked = check_url(url, allow_loopback=allow_loopback)
+        checked = check_url(url, allow_loopback=allow_loopback, resolver=resolver)
     except UrlRejected as exc:
         return done(False, None, f"url refused: {exc}")
     target, host_header, extensions = checked.pinned()
