@@ -19,7 +19,8 @@ from vidrelay_core.notifications import MAX_VISIBILITY_S, DeliveryRef
 from vidrelay_core.obs import logger, metrics
 from vidrelay_core.runtime import notifier
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every delivery is waiting is not an error: all of them are reported as failures and stay queued.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class NotDueYet(Exception):

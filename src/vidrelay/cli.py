@@ -181,7 +181,10 @@ def _listen(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    receiver = Receiver(port=args.port, secret=secret, on_event=show).start()
+    def rejected(headers: dict[str, str]) -> None:
+        print(f"{'REJECTED':<18} bad or stale signature  {headers.get('webhook-id')}  (answered 401)", flush=True)
+
+    receiver = Receiver(port=args.port, secret=secret, on_event=show, on_rejected=rejected).start()
     print(
         f"listening on {receiver.url} ({'verifying signatures' if secret else 'NOT verifying: no secret'})",
         flush=True,

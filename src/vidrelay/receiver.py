@@ -34,6 +34,7 @@ class Receiver:
     statuses: list[int | tuple[int, dict[str, str]]] = field(default_factory=list)
     default_status: int = 200
     on_event: Callable[[Received], None] | None = None
+    on_rejected: Callable[[dict[str, str]], None] | None = None
 
     def __post_init__(self) -> None:
         self.events: queue.Queue[Received] = queue.Queue()
@@ -68,6 +69,8 @@ class Receiver:
         if self.secret:
             verified = verify(self.secret, body, headers)
             if not verified:
+                if self.on_rejected:
+                    self.on_rejected(headers)
                 return 401, {}
         msg_id = headers.get("webhook-id", "")
         with self._lock:

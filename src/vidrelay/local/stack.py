@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -237,8 +238,10 @@ class LocalStack:
         self._stop.set()
         for server in self._servers:
             server.shutdown()
+        # One deadline for all threads (they are daemons: one stuck in a call cannot keep the process alive).
+        deadline = time.monotonic() + self.options.poller_budget_s + 5
         for thread in self._threads:
-            thread.join(timeout=self.options.poller_budget_s + 5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.simulator is not None:
             self.simulator.stop()
         if self.moto is not None:
