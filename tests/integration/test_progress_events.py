@@ -1,0 +1,54 @@
+"""`video.in_progress` goes out when progress changes, at most once per 5 s per job; terminal events always.
+
+The poller moves a running job by `Relay.transition(job, "running", progress=…)`; here the test drives that
+entry point with the harness clock, against real moto, and reads what reached the SNS topic from the webhook
+queue subscribed to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidrelay_core.service import PROGRESS_EVENT_EVERY_S
+
+from .conftest import Harness
+
+
+def published(h: Harness, video_id: str) -> list[dict[str, Any]]:
+    events = []
+    for message in h.receive_all(h.stack.webhook_queue):
+        body = h.body_of(message)
+        h.delete(h.stack.webhook_queue, message)
+        if "delivery" not in body and body["data"]["id"] == video_id:
+            events.append(body)
+    return events
+
+
+def test_progress_events_are_throttled_and_terminal_events_are_not(harness: Harness) -> None:
+    h = harness
+    assert PROGRESS_EVENT_EVERY_S == 5
+    p = h.process()
+    tenant = h.new_tenant()
+    job = p.relay.create(tenant.name, h.request("progress"), idempotency_key=None)
+    assert [e["type"] for e in published(h, job.id)] == ["video.queued"]
+    job = p.relay.store.get_job(job.id)
+    assert job is not None and job.state == "submitted"
+
+    timeline = [(0.0, 10), (1.0, 20), (3.0, 30), (5.5, 40), (6.0, 50), (6.5, 50), (11.0, 70)]
+    started = h.clock()
+    for at, progress in timeline:
+        h.clock.advance(started + at - h.clock())
+        current = p.relay.store.get_job(job.id)
+        assert current is not None
+        p.relay.transition(current, "running", progress=progress)
+    progress_events = published(h, job.id)
+    assert [e["type"] for e in progress_events] == ["video.in_progress"] * 3
+    assert [e["data"]["progress"] for e in progress_events] == [10, 40, 70]  # t=0, t=5.5, t=11
+    assert len({e["id"] for e in progress_events}) == 3
+
+    # Half a second after the last progress event, the terminal one still goes out at once.
+    h.clock.advance(0.5)
+    current = p.relay.store.get_job(job.id)
+    assert current is not None
+    p.relay.transition(current, "failed", error_code="upstream_failed", error_message="test")
+    assert [e["type"] for e in published(h, job.id)] == ["video.failed"]
