@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -52,6 +53,16 @@ class LocalStackProcess:
             base_url=self.api_url,
             headers={"Authorization": f"Bearer {api_key or self.api_key}"},
             timeout=30,
+        )
+
+    def aws(self, service: str) -> Any:
+        """A boto3 client on the stack's embedded AWS endpoint (what a user would do to look inside)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.info["aws_endpoint_url"],
+            region_name=self.info["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
         )
 
     def sim_requests(self) -> list[dict[str, Any]]:

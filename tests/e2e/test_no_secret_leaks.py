@@ -10,7 +10,6 @@ import json
 import time
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
@@ -19,19 +18,9 @@ from vidrelay.receiver import Receiver
 pytestmark = pytest.mark.e2e
 
 
-def aws(local_stack: LocalStackProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=local_stack.info["aws_endpoint_url"],
-        region_name=local_stack.info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 def tap_events(local_stack: LocalStackProcess) -> str:
     """Subscribes a fresh queue to the video-events topic and returns its URL."""
-    sns, sqs = aws(local_stack, "sns"), aws(local_stack, "sqs")
+    sns, sqs = local_stack.aws("sns"), local_stack.aws("sqs")
     topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"] if "VideoEvents" in t["TopicArn"])
     url = sqs.create_queue(QueueName=f"leak-tap-{int(time.time() * 1000)}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -40,7 +29,7 @@ def tap_events(local_stack: LocalStackProcess) -> str:
 
 
 def drain(local_stack: LocalStackProcess, queue_url: str) -> list[str]:
-    sqs = aws(local_stack, "sqs")
+    sqs = local_stack.aws("sqs")
     bodies: list[str] = []
     while True:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages")
@@ -50,7 +39,7 @@ def drain(local_stack: LocalStackProcess, queue_url: str) -> list[str]:
 
 
 def table_items(local_stack: LocalStackProcess) -> list[dict[str, Any]]:
-    dynamodb = aws(local_stack, "dynamodb")
+    dynamodb = local_stack.aws("dynamodb")
     items: list[dict[str, Any]] = []
     for name in dynamodb.list_tables()["TableNames"]:
         for page in dynamodb.get_paginator("scan").paginate(TableName=name):

@@ -12,7 +12,6 @@ import queue
 import time
 from typing import Any
 
-import boto3
 import httpx
 import openai
 import pytest
@@ -133,13 +132,7 @@ def test_never_2xx_is_ten_attempts_then_dead_letter_then_one_redelivery(scaled_s
 
 
 def dead_letters(stack: LocalStackProcess) -> list[dict[str, Any]]:
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stack.info["aws_endpoint_url"],
-        region_name=stack.info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sqs = stack.aws("sqs")
     url = next(u for u in sqs.list_queues()["QueueUrls"] if "WebhookDeadLetter" in u)
     found: list[dict[str, Any]] = []
     for _ in range(3):
