@@ -59,7 +59,13 @@ EXPECTED_POLICY_TARGETS = {
         "UpstreamVideosApiKeyParameter",
         "WebhookQueue",
     },
-    "PollerFunction": {"JobsTable", "VideoEventsTopic", "DownloadQueue", "UpstreamVideosApiKeyParameter"},
+    "PollerFunction": {
+        "JobsTable",
+        "ResultsBucket",
+        "VideoEventsTopic",
+        "DownloadQueue",
+        "UpstreamVideosApiKeyParameter",
+    },
     "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
     "NotifierFunction": {"JobsTable", "WebhookQueue", "WebhookDeadLetterQueue"},
 }

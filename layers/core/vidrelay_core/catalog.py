@@ -51,6 +51,10 @@ class ModelSpec:
     upstream_retention_s: int = ONE_DAY_S
     text_to_video: bool = True
     image_to_video: bool = False
+    # Image-to-video references: accepted formats, and whether the image must be exactly `size` upstream (vidrelay
+    # then fits it, see references.py).
+    reference_formats: tuple[str, ...] = ()
+    reference_must_match_size: bool = False
 
     def public(self) -> dict[str, Any]:
         """The entry as `GET /v1/models` shows it."""
@@ -71,11 +75,22 @@ class ModelSpec:
             ],
             "price": self.price.describe(),
             "upstream_retention_s": self.upstream_retention_s,
+            "reference": {
+                "field": "input_reference",
+                "count": 1,
+                "formats": list(self.reference_formats),
+                "must_match_size": self.reference_must_match_size,
+                "fit": ["crop", "pad", "none"] if self.reference_must_match_size else [],
+            }
+            if self.image_to_video
+            else None,
         }
 
 
 _SORA_720 = ("720x1280", "1280x720")
 _SORA_PRO_EXTRA = ("1024x1792", "1792x1024", "1080x1920", "1920x1080")
+# Seed 004: one `input_reference` file, "image/jpeg / image/png / image/webp", "dimensions must equal size".
+_SORA_REFERENCE_FORMATS = ("image/jpeg", "image/png", "image/webp")
 
 # Seed 002 prices the pro tiers ($0.50/s at 1024p, $0.70/s at 1080p) but not 720p; the 720p rates are the
 # published OpenAI Sora 2 rates ($0.10/s sora-2, $0.30/s sora-2-pro), recorded in the README.
@@ -94,6 +109,9 @@ MODELS: dict[str, ModelSpec] = {
             price=PriceRule(per_second=dict.fromkeys(_SORA_720, 0.10)),
             quality="standard",
             poll_interval_s=15.0,
+            image_to_video=True,
+            reference_formats=_SORA_REFERENCE_FORMATS,
+            reference_must_match_size=True,
         ),
         ModelSpec(
             id="sora-2-pro",
@@ -113,6 +131,9 @@ MODELS: dict[str, ModelSpec] = {
             ),
             quality="high",
             poll_interval_s=15.0,
+            image_to_video=True,
+            reference_formats=_SORA_REFERENCE_FORMATS,
+            reference_must_match_size=True,
         ),
     )
 }

@@ -106,6 +106,10 @@ class Job:
     cost_usd: float = 0.0
     price_rule: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    # Image-to-video: where the prepared reference image waits in the results bucket for (re)submission. Only
+    # the key: a job record never holds image bytes.
+    reference_key: str | None = None
+    reference_content_type: str | None = None
     # The outbox: the last transition's event, and whether it reached SNS. The poller republishes an event a
     # crash left unpublished, with the same id.
     last_event_id: str | None = None

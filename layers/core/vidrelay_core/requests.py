@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from .catalog import ModelSpec, get_model, model_ids
@@ -21,8 +22,32 @@ MAX_METADATA_VALUE_CHARS = 512
 # Fields this deployment understands for the models it serves. Anything else is refused by name rather than
 # silently dropped: a client that thinks it set `duration` should learn it did not.
 KNOWN_FIELDS = frozenset(
-    {"model", "prompt", "seconds", "size", "input_reference", "webhook_url", "webhook_events", "metadata"}
+    {"model", "prompt", "seconds", "size", "input_reference", "fit", "webhook_url", "webhook_events", "metadata"}
 )
+REFERENCE_KEYS = frozenset({"image_url"})
+# How a reference image is made the requested size (references.py): cover and crop, fit and pad, or refuse.
+FITS: tuple[str, ...] = ("crop", "pad", "none")
+
+
+@dataclass(frozen=True)
+class ReferenceInput:
+    """The reference image as the client gave it: uploaded bytes, or an https URL (already through the SSRF
+    guard once; fetched, and checked again, when the job is created)."""
+
+    fit: str = "crop"
+    data: bytes | None = field(default=None, repr=False)
+    content_type: str | None = None
+    filename: str | None = None
+    image_url: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What an Idempotency-Key compares: the bytes' hash, not the bytes."""
+        return {
+            "fit": self.fit,
+            "sha256": hashlib.sha256(self.data).hexdigest() if self.data is not None else None,
+            "content_type": self.content_type,
+            "image_url": self.image_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -34,10 +59,16 @@ class CreateRequest:
     webhook_url: str | None = None
     webhook_events: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    # The image for image-to-video, as given (bytes or URL); prepared when the job is created.
+    reference: ReferenceInput | None = None
 
     def fingerprint(self) -> str:
-        """Stable hash of the normalised request, compared under one Idempotency-Key."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        """Stable hash of the normalised request, compared under one Idempotency-Key. A text-only request
+        hashes as it did before references existed."""
+        body: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "reference"}
+        if self.reference is not None:
+            body["reference"] = self.reference.fingerprint()
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def parse_create(
@@ -61,18 +92,11 @@ def parse_create(
     prompt = _prompt(fields.get("prompt"), max_prompt_chars)
     seconds = _seconds(fields.get("seconds"), spec)
     size = _size(fields.get("size"), spec)
-    if "input_reference" in fields or "input_reference" in files:
-        raise InvalidRequest(
-            "input_reference",
-            given="<reference image>",
-            message=f"Image-to-video is not enabled on this deployment yet; model '{spec.id}' is served "
-            "text-to-video only. Send the request without 'input_reference'.",
-            code="unsupported_parameter",
-        )
+    reference = _reference(fields, files, spec, multipart, allow_loopback_urls)
     webhook_url = _webhook_url(fields.get("webhook_url"), allow_loopback_urls)
     events = _webhook_events(fields.get("webhook_events"), multipart)
     metadata = _metadata(fields.get("metadata"), multipart)
-    return CreateRequest(spec.id, prompt, seconds, size, webhook_url, events, metadata)
+    return CreateRequest(spec.id, prompt, seconds, size, webhook_url, events, metadata, reference)
 
 
 def _model(value: Any) -> ModelSpec:
@@ -125,6 +149,87 @@ def _size(value: Any, spec: ModelSpec) -> str:
     if not isinstance(value, str) or value not in spec.sizes:
         raise InvalidRequest("size", value, f"{allowed} for {spec.id}")
     return value
+
+
+def _fit(value: Any) -> str:
+    allowed = " | ".join(f'"{f}"' for f in FITS)
+    if value is None or value == "":
+        return "crop"
+    if not isinstance(value, str) or value not in FITS:
+        raise InvalidRequest("fit", value, f"{allowed} (how the input_reference image is made the requested size)")
+    return value
+
+
+def _reference(
+    fields: dict[str, Any], files: dict[str, Any], spec: ModelSpec, multipart: bool, allow_loopback: bool
+) -> ReferenceInput | None:
+    """`input_reference` as a multipart file, or in JSON as `{"image_url": "https://..."}`; `fit` with it."""
+    fit = _fit(fields.get("fit"))
+    upload = files.get("input_reference")
+    value = fields.get("input_reference")
+    if upload is None and value is None:
+        if "fit" in fields and fields["fit"] not in (None, ""):
+            raise InvalidRequest(
+                "fit",
+                fields["fit"],
+                message=f"Invalid value for 'fit': {fields['fit']!r} was given without an 'input_reference'; "
+                "'fit' only says how a reference image is made the requested size. Send it with one, or leave "
+                "it out.",
+                code="unsupported_parameter",
+            )
+        return None
+    if not spec.image_to_video:
+        raise InvalidRequest(
+            "input_reference",
+            given="<reference image>",
+            message=f"Model '{spec.id}' is text-to-video only; send the request without 'input_reference'.",
+            code="unsupported_parameter",
+        )
+    formats = ", ".join(spec.reference_formats)
+    if upload is not None:
+        return ReferenceInput(
+            fit=fit,
+            data=bytes(upload.data),
+            content_type=str(upload.content_type) if upload.content_type else None,
+            filename=upload.filename,
+        )
+    if multipart:
+        raise InvalidRequest(
+            "input_reference",
+            value,
+            message=f"Invalid value for 'input_reference': in a multipart/form-data request it must be a file "
+            f"part ({formats}), not a text field; {_show(str(value))} was given. To give an image URL, send JSON "
+            'with "input_reference": {"image_url": "https://..."}.',
+            code="invalid_value",
+        )
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            "input_reference",
+            value,
+            f'an object {{"image_url": "https://..."}} in JSON, or a file upload in multipart/form-data ({formats})',
+        )
+    for key in sorted(value):
+        if key not in REFERENCE_KEYS:
+            hint = " (there is no Files API here; upload the image or give its URL)" if key == "file_id" else ""
+            raise InvalidRequest(
+                f"input_reference.{key}",
+                value[key],
+                message=f"Unrecognized field 'input_reference.{key}'{hint}. Allowed: image_url.",
+                code="unknown_parameter",
+            )
+    url = value.get("image_url")
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidRequest("input_reference.image_url", url, f"an https URL of a {formats} image")
+    try:
+        check_url(url, allow_loopback=allow_loopback)
+    except UrlRejected as exc:
+        raise InvalidRequest(
+            "input_reference.image_url",
+            url,
+            message=f"Invalid value for 'input_reference.image_url': {_show(url)} was given, but the URL {exc}.",
+            code="invalid_url",
+        ) from None
+    return ReferenceInput(fit=fit, image_url=url.strip())
 
 
 def _show(value: str) -> str:

@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ids
 from .catalog import get_model
 from .config import Settings
 from .errors import (
+    Conflict,
     InvalidRequest,
     JobNotFound,
     NotReady,
@@ -36,6 +37,9 @@ from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, Output, State
 from .requests import CreateRequest
 from .store import IdempotentReplay, JobStore
 from .upstream import Adapter, adapter_for, http_client
+
+if TYPE_CHECKING:
+    from .references import PreparedImage
 
 PROGRESS_EVENT_EVERY_S = 5.0
 MAX_DOWNLOAD_ATTEMPTS = 5
@@ -149,8 +153,33 @@ class Relay:
     def create(self, tenant: str, request: CreateRequest, *, idempotency_key: str | None = None) -> Job:
         spec = get_model(request.model)
         assert spec is not None  # validated by parse_create
-        now = self.clock()
+        if idempotency_key is not None and len(idempotency_key) > 255:
+            raise InvalidRequest("Idempotency-Key", idempotency_key, "at most 255 characters")
         video_id = ids.new_video_id()
+        # The reference image is fetched, checked and fitted before anything is written: a bad image is a 400
+        # that leaves no job and sends nothing upstream.
+        reference: PreparedImage | None = None
+        reference_key: str | None = None
+        if request.reference is not None:
+            from .references import prepare_reference  # Pillow, loaded only when an image comes
+
+            reference = prepare_reference(
+                request.reference,
+                size=request.size,
+                allow_loopback=self.settings.allow_loopback_urls,
+                formats=spec.reference_formats,
+                must_match_size=spec.reference_must_match_size,
+            )
+            reference_key = f"inputs/{tenant}/{video_id}.{reference.extension}"
+            # Kept where a later submit (the poller's retry) can read it; the bucket's lifecycle removes it.
+            self.s3.put_object(
+                Bucket=self.settings.results_bucket,
+                Key=reference_key,
+                Body=reference.data,
+                ContentType=reference.content_type,
+                Metadata={"video-id": video_id, "tenant": tenant},
+            )
+        now = self.clock()
         job = Job(
             id=video_id,
             tenant=tenant,
@@ -168,6 +197,8 @@ class Relay:
             cost_usd=spec.price.estimate(int(request.seconds), request.size),
             price_rule=spec.price.describe(),
             idempotency_key=idempotency_key,
+            reference_key=reference_key,
+            reference_content_type=reference.content_type if reference else None,
             # The api submits right away; the lease tells the poller to keep off (and, if the api dies
             # mid-submit, that the upstream may already have the task).
             submit_started_at=now,
@@ -178,19 +209,65 @@ class Relay:
             last_event_type="video.queued",
             event_published=False,
         )
-        if idempotency_key is not None and len(idempotency_key) > 255:
-            raise InvalidRequest("Idempotency-Key", idempotency_key, "at most 255 characters")
         try:
             self.store.create_job(job, idempotency_key=idempotency_key, request_hash=request.fingerprint())
         except IdempotentReplay as replay:
+            self._drop_reference(reference_key)
             return self.get(tenant, replay.video_id)
+        except Conflict:
+            self._drop_reference(reference_key)
+            raise
         job = self.publish_pending(job)
-        return self.submit(job)
+        return self.submit(job, reference=reference.data if reference else None)
 
-    def submit(self, job: Job) -> Job:
-        """Sends the job upstream. Only a refusal that cannot have been billed leaves it for another try."""
+    def _drop_reference(self, key: str | None) -> None:
+        """Removes a reference image no job will use (best effort: the lifecycle rule catches what is left)."""
+        if key is None:
+            return
         try:
-            result = self.adapters(job.family).submit(job)
+            self.s3.delete_object(Bucket=self.settings.results_bucket, Key=key)
+        except Exception:
+            from .obs import logger
+
+            logger.warning("could not delete an unused reference image", extra={"key": key})
+
+    def _load_reference(self, job: Job) -> bytes | None:
+        """The job's prepared reference image from S3. None when it is gone for good (NoSuchKey); a transient
+        S3 error propagates."""
+        from botocore.exceptions import ClientError
+
+        assert job.reference_key is not None
+        try:
+            response = self.s3.get_object(Bucket=self.settings.results_bucket, Key=job.reference_key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise
+        return bytes(response["Body"].read())
+
+    def submit(self, job: Job, reference: bytes | None = None) -> Job:
+        """Sends the job upstream. Only a refusal that cannot have been billed leaves it for another try.
+        An image-to-video job's reference comes from S3 unless the caller already holds it (the api does)."""
+        if job.reference_key is not None and reference is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                reference = self._load_reference(job)
+            except (BotoCoreError, ClientError):
+                # Storage hiccup: nothing went upstream, so the poller may simply try again later.
+                return self.store.save(
+                    job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + self._poll_interval(job))
+                )
+            if reference is None:
+                return self.transition(
+                    job,
+                    "failed",
+                    error_code="reference_missing",
+                    error_message="The reference image of this job is no longer stored, so it was never sent "
+                    "upstream. Create the video again.",
+                )
+        try:
+            result = self.adapters(job.family).submit(job, reference)
         except UpstreamUnavailable as exc:
             delay = max(self._poll_interval(job), exc.retry_after_s or 0.0)
             return self.store.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay))
@@ -245,6 +322,8 @@ class Relay:
                 job = self.get(tenant, video_id)
         if job.output is not None:
             self.s3.delete_object(Bucket=job.output.bucket, Key=job.output.key)
+        if job.reference_key is not None:
+            self.s3.delete_object(Bucket=self.settings.results_bucket, Key=job.reference_key)
         return job
 
     def content_url(self, tenant: str, video_id: str, variant: str) -> str:

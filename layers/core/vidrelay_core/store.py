@@ -129,6 +129,8 @@ class JobStore:
             cost_usd=float(data.get("cost_usd", 0.0)),
             price_rule=dict(data.get("price_rule", {})),
             idempotency_key=data.get("idempotency_key"),
+            reference_key=data.get("reference_key"),
+            reference_content_type=data.get("reference_content_type"),
             last_event_id=data.get("last_event_id"),
             last_event_type=data.get("last_event_type"),
             event_published=bool(data.get("event_published", True)),

@@ -47,7 +47,10 @@ class ContentRequest:
 
 
 class Adapter(Protocol):
-    def submit(self, job: Job) -> SubmitResult: ...
+    def submit(self, job: Job, reference: bytes | None = None) -> SubmitResult:
+        """Sends the job. `reference` is the prepared image of an image-to-video job (its content type is
+        `job.reference_content_type`); the relay reads it from S3, so adapters never touch storage."""
+        ...
 
     def poll(self, job: Job) -> PollResult: ...
 

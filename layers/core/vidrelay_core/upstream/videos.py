@@ -1,7 +1,8 @@
 """The `/v1/videos` dialect (seeds 002 and 004): OpenAI's Videos shape as the aggregators serve it.
 
-Submit is JSON for text-to-video; poll is `GET /v1/videos/{id}`; the MP4 comes from `/v1/videos/{id}/content`
-with the account key (seed 002: "No direct video_url field").
+Submit is JSON for text-to-video, and multipart/form-data with one `input_reference` file for image-to-video
+(seed 004: "Content-Type must be multipart/form-data (not JSON)"); poll is `GET /v1/videos/{id}`; the MP4 comes
+from `/v1/videos/{id}/content` with the account key (seed 002: "No direct video_url field").
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _STATUS: dict[str, UpstreamState] = {
     "failed": "failed",
 }
 
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
 SUBMIT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=5.0)
 POLL_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
 
@@ -37,14 +40,21 @@ class VideosAdapter:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._account.api_key}"}
 
-    def submit(self, job: Job) -> SubmitResult:
+    def submit(self, job: Job, reference: bytes | None = None) -> SubmitResult:
         body = {"model": job.model, "prompt": job.prompt, "seconds": job.seconds, "size": job.size}
+        if job.reference_key is not None and reference is None:
+            raise ValueError(f"{job.id}: image-to-video job submitted without its reference image")
+        payload: dict[str, Any] = {"json": body}
+        if reference is not None:
+            content_type = job.reference_content_type or "image/png"
+            filename = "reference." + _EXTENSIONS.get(content_type, "png")
+            payload = {"data": body, "files": {"input_reference": (filename, reference, content_type)}}
         try:
             response = self._client.post(
                 f"{self._account.base_url}/v1/videos",
-                json=body,
                 headers=self._headers(),
                 timeout=SUBMIT_TIMEOUT,
+                **payload,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # Nothing reached the upstream: safe to try again later.
