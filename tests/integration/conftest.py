@@ -375,6 +375,7 @@ def stack() -> Iterator[Stack]:
                 # One shard: with more, each sweep only adds queries of empty shards to the crash matrix.
                 "VIDRELAY_INFLIGHT_SHARDS": "1",
                 "VIDRELAY_SUBMIT_LEASE_S": "10",
+                "VIDRELAY_SUBMIT_GRACE_S": "2",
                 "VIDRELAY_DOWNLOAD_LEASE_S": "30",
                 "VIDRELAY_OUTBOX_GRACE_S": "2",
             }

@@ -7,13 +7,14 @@ effect. Then a fresh process (a new Relay and Notifier with new clients) takes o
 the message that was in flight comes back, the poller keeps sweeping, and a client whose create got no answer
 retries it with the same Idempotency-Key.
 
-Designed exception (service.create / service._check_accepted): the job is written with a submit lease already
-taken (`submit_started_at`), and the api publishes `video.queued` before it sends the submit. If the api dies after
-that write but before the upstream's answer is recorded, the poller cannot tell whether the submit went out (and
-was billed), so once the lease has run out it fails the job with `upstream_submit_unknown` rather than submit a
-second time. That holds even when the api died before the POST left (the publish or its bookkeeping crashed): the
-stored job looks the same. Those crash points must end with one job, `failed`/`upstream_submit_unknown`, no S3
-object, no `video.completed` event, one `video.failed` event id, and at most one upstream submit.
+Designed exception (service.create / service._check_accepted): the api writes the job, publishes `video.queued`,
+then takes a submit lease (`submit_started_at`) right before it sends the submit. A crash before the lease leaves a
+job that provably never went upstream: the client's retry returns it and the poller submits it after the grace
+period, so it completes. A crash after the lease but before the upstream's answer is recorded leaves the poller
+unable to tell whether the submit went out (and was billed), so once the lease has run out it fails the job with
+`upstream_submit_unknown` rather than submit a second time. Those crash points must end with one job,
+`failed`/`upstream_submit_unknown`, no S3 object, no `video.completed` event, one `video.failed` event id, and at
+most one upstream submit.
 """
 
 from __future__ import annotations
@@ -150,16 +151,18 @@ def expected_after_crash(plan: Plan, n: int, when: When) -> Expect:
     if plan[n][0] != "api":
         return COMPLETED
     api = [i for i, (phase, _) in enumerate(plan) if phase == "api"]
-    write = next(i for i in api if plan[i][1] == "dynamodb.transact_write_items")
     post = next(i for i in api if plan[i][1] == "http.POST /v1/videos")
+    lease = max(i for i in api if i < post and plan[i][1] == "dynamodb.put_item")
     answer = next(i for i in api if i > post and plan[i][1] == "dynamodb.put_item")
 
     def done(i: int) -> bool:  # had call i taken effect when the process died?
         return n > i or (n == i and when == "after")
 
-    if not done(write) or done(answer):
-        # Nothing stored (the client's retry creates the job afresh) or the submit's answer was recorded.
+    if not done(lease) or done(answer):
+        # Before the submit lease nothing can have gone upstream: the client's retry or the poller submits the
+        # job. After the answer was recorded, the job simply goes on.
         return COMPLETED
+    # Leased but unanswered: the upstream may have the task (and bill it), so it is never sent twice.
     return Expect("failed", "upstream_submit_unknown", 1 if done(post) else 0)
 
 

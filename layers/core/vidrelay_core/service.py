@@ -50,6 +50,8 @@ class Timing:
     """Leases and grace periods. The local stack shortens them so crash tests converge in seconds."""
 
     submit_lease_s: float = 60.0
+    # How long the poller leaves a new job to the api that created it before submitting it itself.
+    submit_grace_s: float = 10.0
     download_lease_s: float = 960.0
     outbox_grace_s: float = 30.0
     max_job_age_s: float = 6 * 3600.0
@@ -61,6 +63,7 @@ class Timing:
 
         return cls(
             submit_lease_s=get("SUBMIT_LEASE_S", cls.submit_lease_s),
+            submit_grace_s=get("SUBMIT_GRACE_S", cls.submit_grace_s),
             download_lease_s=get("DOWNLOAD_LEASE_S", cls.download_lease_s),
             outbox_grace_s=get("OUTBOX_GRACE_S", cls.outbox_grace_s),
             max_job_age_s=get("MAX_JOB_AGE_S", cls.max_job_age_s),
@@ -199,12 +202,10 @@ class Relay:
             idempotency_key=idempotency_key,
             reference_key=reference_key,
             reference_content_type=reference.content_type if reference else None,
-            # The api submits right away; the lease tells the poller to keep off (and, if the api dies
-            # mid-submit, that the upstream may already have the task).
-            submit_started_at=now,
-            submit_attempts=1,
+            # Written without a submit lease: if the api dies before taking one, nothing can have gone upstream
+            # and the poller submits the job after the grace period.
             inflight_shard=random.randrange(self.settings.inflight_shards),
-            next_check_at=now + self.timing.submit_lease_s,
+            next_check_at=now + self.timing.submit_grace_s,
             last_event_id=ids.event_id(video_id, 1, "video.queued"),
             last_event_type="video.queued",
             event_published=False,
@@ -218,7 +219,20 @@ class Relay:
             self._drop_reference(reference_key)
             raise
         job = self.publish_pending(job)
-        return self.submit(job, reference=reference.data if reference else None)
+        try:
+            # The lease is written right before the request, so "leased but unanswered" means the upstream may
+            # have the task; a poller that claimed the job first wins, and then this api does not submit.
+            claimed = self.store.save(job, self._submit_lease(job, self.clock()))
+        except StaleJob:
+            return self.store.get_job(video_id) or job  # a poller took it (or it was deleted) meanwhile
+        return self.submit(claimed, reference=reference.data if reference else None)
+
+    def _submit_lease(self, job: Job, now: float) -> Job:
+        return job.with_changes(
+            submit_started_at=now,
+            submit_attempts=job.submit_attempts + 1,
+            next_check_at=now + self.timing.submit_lease_s,
+        )
 
     def _drop_reference(self, key: str | None) -> None:
         """Removes a reference image no job will use (best effort: the lifecycle rule catches what is left)."""
@@ -434,14 +448,11 @@ class Relay:
                 "have accepted (and billed) it. Create the video again for a new try.",
             )
             return "submit_unknown"
-        claimed = self.store.save(
-            job,
-            job.with_changes(
-                submit_started_at=now,
-                submit_attempts=job.submit_attempts + 1,
-                next_check_at=now + self.timing.submit_lease_s,
-            ),
-        )
+        if job.submit_attempts == 0 and now - job.created_at < self.timing.submit_grace_s:
+            # The api that created it is normally submitting right now.
+            self.store.reschedule(job, job.created_at + self.timing.submit_grace_s)
+            return "submit_pending"
+        claimed = self.store.save(job, self._submit_lease(job, now))
         self.submit(claimed)
         return "submitted"
 

@@ -145,6 +145,7 @@ class LocalStack:
                 "VIDRELAY_POLLER_SWEEP_SECONDS": str(opts.poller_budget_s),
                 "VIDRELAY_POLLER_TICK_S": "0.1",
                 "VIDRELAY_SUBMIT_LEASE_S": "10",
+                "VIDRELAY_SUBMIT_GRACE_S": "2",
                 "VIDRELAY_DOWNLOAD_LEASE_S": "30",
                 "VIDRELAY_OUTBOX_GRACE_S": "2",
                 "POWERTOOLS_METRICS_DISABLED": "true",
