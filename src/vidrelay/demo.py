@@ -1,4 +1,5 @@
-"""`make demo`: start the local stack, run a job through it, receive and verify its webhook, save the MP4.
+"""`make demo`: start the local stack, run sora-2 text- and image-to-video jobs through it, receive and verify
+their webhooks, save the MP4s.
 
 Everything it starts it stops; it exits 0 only if the video arrived, is a real MP4 of the asked size and length,
 and the signed `video.completed` webhook verified.
@@ -26,6 +27,7 @@ class DemoJob:
     prompt: str
     seconds: str
     size: str
+    image_size: tuple[int, int] | None = None  # image-to-video: a reference of this size, fitted by the relay
 
 
 JOBS = (
@@ -36,7 +38,31 @@ JOBS = (
         "4",
         "1280x720",
     ),
+    DemoJob(
+        "sora-2 image-to-video",
+        "sora-2",
+        "Animate this scene: gentle waves lapping, leaves swaying, cinematic camera push-in",
+        "4",
+        "1280x720",
+        image_size=(1600, 1200),  # 4:3, so the relay crops it to the 16:9 size sora-2 requires
+    ),
 )
+
+
+def reference_image(path: Path, size: tuple[int, int]) -> Path:
+    """A JPEG photo stand-in: a gradient with a horizon, of the given size."""
+    from PIL import Image, ImageDraw
+
+    width, height = size
+    image = Image.new("RGB", size)
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        shade = int(255 * y / height)
+        draw.line([(0, y), (width, y)], fill=(shade // 3, 120 + shade // 3, 255 - shade // 2))
+    draw.rectangle([0, height * 2 // 3, width, height], fill=(30, 90, 140))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "JPEG", quality=85)
+    return path
 
 
 def probe_mp4(path: Path) -> tuple[int, int, float]:
@@ -71,11 +97,13 @@ def run(out_dir: Path = Path("out")) -> int:
     try:
         client = Client(Endpoint(info["api_url"], info["api_key"]))
         for job in JOBS:
+            image = reference_image(out_dir / "reference.jpg", job.image_size) if job.image_size else None
             video = client.create(
                 model=job.model,
                 prompt=job.prompt,
                 seconds=job.seconds,
                 size=job.size,
+                image=image,
                 webhook_url=receiver.url,
                 metadata={"demo": job.label},
             )

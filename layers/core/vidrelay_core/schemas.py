@@ -106,8 +106,14 @@ class VideoEvent(_Strict):
     data: Video
 
 
+class ImageUrlReference(_Strict):
+    image_url: str = Field(
+        description="https URL of a JPEG, PNG or WebP (at most 20 MiB), fetched through the SSRF guard"
+    )
+
+
 class CreateVideoRequest(_Strict):
-    """The body of POST /v1/videos, as JSON or as multipart/form-data fields."""
+    """The body of POST /v1/videos, as JSON or as multipart/form-data fields (then `input_reference` is a file)."""
 
     model: str = Field(examples=["sora-2"])
     prompt: str = Field(min_length=1)
@@ -116,6 +122,15 @@ class CreateVideoRequest(_Strict):
     metadata: dict[str, str] | None = Field(default=None, description="Up to 16 string pairs, echoed back")
     webhook_url: str | None = Field(default=None, description="Where signed events for this job are sent")
     webhook_events: list[str] | None = Field(default=None, description="Only these event types are sent")
+    input_reference: ImageUrlReference | None = Field(
+        default=None,
+        description="Image-to-video: in JSON an image URL; in multipart a JPEG/PNG/WebP file of that name",
+    )
+    fit: Literal["crop", "pad", "none"] | None = Field(
+        default=None,
+        description="How the reference is made the requested size: cover and crop (default), fit and pad, or "
+        "refuse any other size",
+    )
 
 
 class WebhookAttempt(_Strict):
