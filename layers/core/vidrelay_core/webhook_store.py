@@ -143,6 +143,21 @@ class WebhookStore:
         self._table = _Table(client, table_name)
         self._retention_s = retention_days * 86_400
 
+    def _query_all(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        """Every item of partition `pk` whose sort key starts with `prefix`, all pages, strongly consistent."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": pk, ":prefix": prefix},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def _conditional(self, **kwargs: Any) -> bool:
         try:
             self._table.update_item(**kwargs)
@@ -170,18 +185,8 @@ class WebhookStore:
         return _endpoint(item) if item else None
 
     def list_endpoints(self, tenant: str) -> list[Endpoint]:
-        found: list[Endpoint] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": f"TENANT#{tenant}", ":prefix": "ENDPOINT#"},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            found.extend(_endpoint(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(found, key=lambda e: e.created_at)
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [_endpoint(item) for item in self._query_all(f"TENANT#{tenant}", "ENDPOINT#")]
+        return sorted(found, key=lambda e: e.created_at)
 
     def delete_endpoint(self, tenant: str, endpoint_id: str) -> bool:
         try:
@@ -240,18 +245,8 @@ class WebhookStore:
         return _delivery(item) if item else None
 
     def list_deliveries(self, video_id: str) -> list[Delivery]:
-        found: list[Delivery] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": f"JOB#{video_id}", ":prefix": "DELIVERY#"},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            found.extend(_delivery(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(found, key=lambda d: (d.created_at, d.event_id, d.target_id))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [_delivery(item) for item in self._query_all(f"JOB#{video_id}", "DELIVERY#")]
+        return sorted(found, key=lambda d: (d.created_at, d.event_id, d.target_id))
 
     def claim(self, delivery: Delivery, *, now: float, lease_s: float) -> Claim | None:
         """Takes the delivery for one attempt: it must be due and pending, or held by a lease that ran out (its
