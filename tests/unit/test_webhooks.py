@@ -55,3 +55,67 @@ def test_stale_timestamps_fail(age):
     ts = int(time.time()) - age
     headers = {"webhook-id": "e", "webhook-timestamp": str(ts), "webhook-signature": sign([secret], "e", ts, "{}")}
     assert not verify(secret, b"{}", headers)
+
+
+def _deliver_to(handler, url: str = "https://hooks.example.com/in"):
+    import httpx
+    from vidrelay_core.webhooks import deliver
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        return deliver(
+            client,
+            url,
+            secrets_=[new_secret()],
+            msg_id="evt_1",
+            body="{}",
+            allow_loopback=False,
+            resolver=lambda host, port: ["93.184.216.34"],
+        )
+
+
+def _answer(status: int, headers: dict[str, str] | None = None):
+    import httpx
+
+    # Raw header bytes, as they come off the wire (httpx reads them as latin-1).
+    raw = [(k.encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    return lambda request: httpx.Response(status, headers=raw, stream=httpx.ByteStream(b"ok"))
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "soon", "Wed, 21 Oct 2026 07:28:00 GMT", "-3", "1e9", ""])
+def test_a_strange_retry_after_never_breaks_an_attempt(value: str) -> None:
+    attempt = _deliver_to(_answer(200, {"retry-after": value}))
+    assert attempt.succeeded and attempt.retry_after_s is None
+    failed = _deliver_to(_answer(503, {"retry-after": value}))
+    assert not failed.succeeded and failed.status == 503 and failed.retry_after_s is None
+
+
+def test_retry_after_in_seconds_is_read() -> None:
+    assert _deliver_to(_answer(429, {"retry-after": "120"})).retry_after_s == 120.0
+
+
+def test_an_unexpected_error_is_a_failed_attempt_not_an_exception() -> None:
+    def explode(request):
+        raise ValueError("boom")
+
+    attempt = _deliver_to(explode)
+    assert not attempt.succeeded and attempt.status is None and "ValueError" in (attempt.error or "")
+
+
+def test_an_internationalised_name_is_sent_as_punycode() -> None:
+    seen = []
+
+    def record(request):
+        seen.append(request)
+        return _answer(204)(request)
+
+    attempt = _deliver_to(record, "https://bücher.example/in")
+    assert attempt.succeeded
+    assert seen[0].headers["host"] == "xn--bcher-kva.example"
+    assert seen[0].extensions["sni_hostname"] == "xn--bcher-kva.example"
+
+
+def test_verify_refuses_a_non_ascii_timestamp_instead_of_raising() -> None:
+    assert (
+        verify(new_secret(), b"{}", {"webhook-id": "x", "webhook-timestamp": "\u00b2", "webhook-signature": ""})
+        is False
+    )

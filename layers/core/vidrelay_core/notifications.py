@@ -39,7 +39,11 @@ JITTER = 0.10
 MAX_RETRY_AFTER_S = 86_400
 # SQS refuses a visibility timeout over 12 h; a minute less leaves room for clock skew.
 MAX_VISIBILITY_S = 43_200 - 60
-LEASE_S = webhooks.TIMEOUT_S + 15
+# Longer than the notifier's whole invocation (90 s): a live worker never loses its lease to a duplicate message,
+# so only a dead worker's attempt is ever taken over.
+LEASE_S = 120.0
+# Attempts recorded per delivery, redeliveries included: keeps the item far below DynamoDB's 400 KB.
+MAX_RECORDED_ATTEMPTS = 50
 MAX_ENDPOINTS_PER_TENANT = 16
 DEFAULT_ROTATION_GRACE_S = 86_400
 MAX_ROTATION_GRACE_S = 7 * 86_400
@@ -153,6 +157,11 @@ class Notifier:
             now = self.clock()
             if delivery.state == "delivering" and (delivery.lease_until or 0) > now:
                 return Outcome(max(1.0, (delivery.lease_until or now) - now + 1))
+            if delivery.state == "delivering":
+                # Its worker died mid-attempt (the lease ran out): that attempt counts, so a receiver that
+                # kills every worker (say, by trickling its answer past the timeout) still ends the schedule.
+                self._abandon(delivery, now)
+                continue
             if delivery.state == "pending" and delivery.next_attempt_at > now:
                 return Outcome(delivery.next_attempt_at - now)
             claim = self.hooks.claim(delivery, now=now, lease_s=LEASE_S)
@@ -197,11 +206,16 @@ class Notifier:
             },
         )
         if result.succeeded:
-            self.hooks.finish(claim, state="succeeded", attempt=attempt, manual=manual)
+            if not self.hooks.finish(claim, state="succeeded", attempt=attempt, manual=manual):
+                logger.warning(
+                    "delivered, but the lease was lost before recording it", extra={"event_id": delivery.event_id}
+                )
             return DONE
-        if result.status == 410 and endpoint is not None:
-            # The receiver says it is gone for good: stop sending it anything (Svix and Stripe do the same).
-            self.hooks.disable_endpoint(endpoint.tenant, endpoint.id, reason="the endpoint answered 410 Gone", now=now)
+        if result.status == 410:
+            # The receiver says it is gone for good: stop sending to it (Svix and Stripe do the same).
+            if endpoint is not None:
+                reason = "the endpoint answered 410 Gone"
+                self.hooks.disable_endpoint(endpoint.tenant, endpoint.id, reason=reason, now=now)
             self.hooks.finish(claim, state="failed", attempt=attempt, manual=manual)
             return DONE
         if manual:
@@ -216,6 +230,25 @@ class Notifier:
         if not self.hooks.finish(claim, state="pending", attempt=attempt, next_attempt_at=now + delay):
             return Outcome(1.0)
         return Outcome(delay)
+
+    def _abandon(self, delivery: Delivery, now: float) -> None:
+        number = delivery.attempt_count + 1
+        attempt = {
+            "attempt": number,
+            "at": int(now),
+            "latency_ms": 0,
+            "error": "the attempt was interrupted (its worker stopped before recording an answer)",
+        }
+        if number >= MAX_ATTEMPTS or delivery.manual_attempts > 0:
+            last = delivery.manual_attempts == 0
+            recorded = self.hooks.abandon(
+                delivery, attempt=attempt, state="failed", next_attempt_at=now, dead_lettered=last
+            )
+            if recorded and last:
+                self._dead_letter(delivery)
+            return
+        delay = self.retry_delay(number, None)
+        self.hooks.abandon(delivery, attempt=attempt, state="pending", next_attempt_at=now + delay)
 
     def retry_delay(self, failed_attempts: int, retry_after_s: float | None) -> float:
         base = RETRY_DELAYS_S[failed_attempts - 1] * self.settings.webhook_retry_scale
@@ -264,14 +297,20 @@ class Notifier:
         found = next((d for d in self.hooks.list_deliveries(video_id) if d.id == delivery_id), None)
         if found is None:
             raise NotFound(f"No delivery '{delivery_id}' for video '{video_id}'.", param="delivery_id")
+        ref = DeliveryRef(found.video_id, found.event_id, found.target_id)
         if found.state in ("pending", "delivering"):
+            # Still on its schedule. Its message is sent again anyway: if the one that drives it was lost (the
+            # api died after a redelivery request, say), this one takes over; a duplicate is harmless.
+            self.enqueue(ref)
+            return found
+        if found.attempt_count >= MAX_RECORDED_ATTEMPTS:
             raise Conflict(
-                f"Delivery '{delivery_id}' is still being attempted (attempt {found.attempt_count + 1} is scheduled).",
+                f"Delivery '{delivery_id}' has been attempted {found.attempt_count} times, the most kept for one "
+                "delivery.",
                 param="delivery_id",
             )
         if not self.hooks.request_redelivery(found, now=self.clock()):
             raise Conflict(f"Delivery '{delivery_id}' changed while asking for redelivery; try again.", param=None)
-        ref = DeliveryRef(found.video_id, found.event_id, found.target_id)
         self.enqueue(ref)
         again = self.hooks.get_delivery(ref.video_id, ref.event_id, ref.target_id)
         return again or found

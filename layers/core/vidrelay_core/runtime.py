@@ -35,8 +35,8 @@ def relay() -> Relay:
 
 @lru_cache(maxsize=1)
 def notifier() -> Notifier:
-    from .upstream import http_client
     from .webhook_store import WebhookStore
+    from .webhooks import webhook_client
 
     service = relay()
     settings = service.settings
@@ -46,5 +46,5 @@ def notifier() -> Notifier:
         jobs=service.store,
         hooks=WebhookStore(settings.jobs_table, client=client, retention_days=settings.retention_days),
         sqs=service.sqs,
-        http=http_client,
+        http=webhook_client,
     )

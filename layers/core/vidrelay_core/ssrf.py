@@ -141,6 +141,11 @@ def check_url(url: str, *, allow_loopback: bool = False, resolver: Resolver = sy
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UrlRejected("has no host")
+    try:
+        # An internationalised name travels as its ASCII (punycode) form: in DNS, the Host header and SNI.
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise UrlRejected("host name is not a valid internationalised name") from None
     port = port or (443 if scheme == "https" else 80)
     numeric = _numeric_ipv4(host)
     try:

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from .store import _Table, _to_dynamo
 
 DeliveryState = Literal["pending", "delivering", "succeeded", "failed"]
-JOB_TARGET = "job"  # the job's own webhook_url (signed with the tenant's secret)
+JOB_TARGET = "job"
+MIN_DELIVERY_RETENTION_S = 15 * 86_400  # the job's own webhook_url (signed with the tenant's secret)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,8 @@ class WebhookStore:
             "created_at": delivery.created_at,
             "attempts": [],
             "manual_attempts": 0,
-            "expires_at_ttl": int(delivery.created_at + self._retention_s),
+            # Never before the whole schedule (about 3 days, up to 10 with long Retry-After answers) is over.
+            "expires_at_ttl": int(delivery.created_at + max(self._retention_s, MIN_DELIVERY_RETENTION_S)),
         }
         try:
             self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
@@ -249,14 +251,13 @@ class WebhookStore:
         return sorted(found, key=lambda d: (d.created_at, d.event_id, d.target_id))
 
     def claim(self, delivery: Delivery, *, now: float, lease_s: float) -> Claim | None:
-        """Takes the delivery for one attempt: it must be due and pending, or held by a lease that ran out (its
-        worker died mid-attempt), and still at the attempt count read."""
+        """Takes the delivery for one attempt: it must be due, pending and still at the attempt count read (an
+        attempt whose worker died is first recorded by `abandon`)."""
         claim = Claim(delivery)
         taken = self._conditional(
             Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
             UpdateExpression="SET #state = :delivering, lease_until = :until, lease_token = :token",
-            ConditionExpression="attempt_count = :count AND ((#state = :pending AND next_attempt_at <= :now) OR "
-            "(#state = :delivering AND lease_until < :now))",
+            ConditionExpression="attempt_count = :count AND #state = :pending AND next_attempt_at <= :now",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":delivering": "delivering",
@@ -300,6 +301,40 @@ class WebhookStore:
             ConditionExpression="lease_token = :token",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=values,
+        )
+
+    def abandon(
+        self,
+        delivery: Delivery,
+        *,
+        attempt: dict[str, Any],
+        state: DeliveryState,
+        next_attempt_at: float,
+        dead_lettered: bool = False,
+    ) -> bool:
+        """Records an attempt whose worker died (its lease ran out) and schedules the next, once: conditional on
+        the lease that ran out, so two workers finding it cannot both count it."""
+        update = (
+            "SET #state = :state, attempt_count = attempt_count + :one, attempts = list_append(attempts, :attempt), "
+            "next_attempt_at = :next, dead_lettered = :dead REMOVE lease_until, lease_token"
+        )
+        if delivery.manual_attempts > 0:
+            update = update.replace("SET ", "SET manual_attempts = manual_attempts - :one, ", 1)
+        return self._conditional(
+            Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+            UpdateExpression=update,
+            ConditionExpression="#state = :delivering AND lease_token = :token AND attempt_count = :count",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":state": state,
+                ":one": 1,
+                ":attempt": [_to_dynamo(attempt)],
+                ":next": _num(next_attempt_at),
+                ":dead": dead_lettered,
+                ":delivering": "delivering",
+                ":token": delivery.lease_token or "",
+                ":count": delivery.attempt_count,
+            },
         )
 
     def mark_dead_letter_sent(self, delivery: Delivery) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,8 +18,24 @@ import httpx
 
 from .ssrf import Resolver, UrlRejected, check_url, system_resolver
 
-TIMEOUT_S = 15.0
+TIMEOUT_S = 15.0  # the whole attempt, not each phase: see deliver()
+# httpx times each phase on its own; these keep the sum near TIMEOUT_S, and the body read stops at the deadline.
+PHASE_TIMEOUT = httpx.Timeout(connect=4.0, write=4.0, read=7.0, pool=2.0)
 MAX_RESPONSE_BYTES = 4096
+_DIGITS = re.compile(r"[0-9]{1,10}")
+
+_client: httpx.Client | None = None
+
+
+def webhook_client() -> httpx.Client:
+    """The client for user-given URLs. No keep-alive: connections go to checked addresses with the name in
+    SNI, and a pooled connection (keyed by address) must never carry a request for another name."""
+    global _client
+    if _client is None:
+        _client = httpx.Client(
+            follow_redirects=False, trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
+    return _client
 
 
 def new_secret() -> str:
@@ -78,17 +95,19 @@ def deliver(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(secrets_, msg_id, timestamp, body),
     }
+    deadline = started + TIMEOUT_S
     try:
         request = client.build_request(
-            "POST", target, content=body.encode(), headers=headers, timeout=TIMEOUT_S, extensions=extensions
+            "POST", target, content=body.encode(), headers=headers, timeout=PHASE_TIMEOUT, extensions=extensions
         )
         response = client.send(request, stream=True, follow_redirects=False)
         try:
-            # Read a little of the answer and drop the rest: a receiver cannot make us buffer megabytes.
+            # Read a little of the answer and drop the rest: a receiver can make us neither buffer megabytes
+            # nor wait past the attempt's deadline by trickling bytes.
             read = 0
-            for chunk in response.iter_raw():
+            for chunk in response.iter_raw(MAX_RESPONSE_BYTES):
                 read += len(chunk)
-                if read >= MAX_RESPONSE_BYTES:
+                if read >= MAX_RESPONSE_BYTES or time.monotonic() > deadline:
                     break
         finally:
             response.close()
@@ -96,11 +115,16 @@ def deliver(
         return done(False, None, "timeout")
     except httpx.TransportError as exc:
         return done(False, None, f"connection error: {type(exc).__name__}")
-    retry_after = None
-    if response.headers.get("retry-after", "").isdigit():
-        retry_after = float(response.headers["retry-after"])
+    except Exception as exc:  # anything else is this attempt failing, never the ledger left half-written
+        return done(False, None, f"request failed: {type(exc).__name__}")
     ok = 200 <= response.status_code < 300
-    return done(ok, response.status_code, None if ok else f"HTTP {response.status_code}", retry_after)
+    return done(ok, response.status_code, None if ok else f"HTTP {response.status_code}", _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the delta form; an HTTP date is ignored). Never raises."""
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if _DIGITS.fullmatch(value) else None
 
 
 def verify(secret: str, body: bytes, headers: dict[str, str], *, tolerance_s: int = 300) -> bool:
@@ -109,7 +133,7 @@ def verify(secret: str, body: bytes, headers: dict[str, str], *, tolerance_s: in
     msg_id = headers.get("webhook-id")
     timestamp = headers.get("webhook-timestamp", "")
     signatures = headers.get("webhook-signature", "")
-    if not msg_id or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_s:
+    if not msg_id or not _DIGITS.fullmatch(timestamp) or abs(time.time() - int(timestamp)) > tolerance_s:
         return False
     expected = sign([secret], msg_id, int(timestamp), body.decode()).split(",", 1)[1]
     return any(
