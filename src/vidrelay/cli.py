@@ -10,6 +10,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from vidrelay import keys as keys_parser
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vidrelay", description=__doc__)
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     _endpoint_args(jobs)
     jobs.add_argument("--limit", type=int, default=20)
 
+    keys_parser.add_parser(sub)
     listen = sub.add_parser("listen", help="receive webhooks locally, verify their signatures, print them")
     listen.add_argument("--port", type=int, default=8788)
     listen.add_argument("--secret", help="whsec_ secret (default: the local stack's)")
@@ -196,7 +199,14 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"local": _local, "simulator": _simulator, "submit": _submit, "jobs": _jobs, "listen": _listen}
+_COMMANDS = {
+    "local": _local,
+    "simulator": _simulator,
+    "submit": _submit,
+    "jobs": _jobs,
+    "listen": _listen,
+    "keys": keys_parser.run,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

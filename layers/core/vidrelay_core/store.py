@@ -306,6 +306,72 @@ class JobStore:
             }
         )
 
+    def ensure_tenant(self, tenant: str, *, webhook_secret: str) -> bool:
+        """Creates the tenant's profile unless it exists (its secret is never replaced). True when created."""
+        try:
+            self._table.put_item(
+                Item={"pk": f"TENANT#{tenant}", "sk": "PROFILE", "tenant": tenant, "webhook_secret": webhook_secret},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def create_api_key(self, key_id: str, key_hash: str, tenant: str, *, now: float) -> None:
+        """The key's lookup item (by hash, what the API reads) and its registry entry (by id, what `vidrelay
+        keys` lists and revokes), written together."""
+        lookup = {"pk": f"KEY#{key_hash}", "sk": "KEY", "tenant": tenant, "key_id": key_id, "created_at": int(now)}
+        entry = {
+            "pk": "KEYS",
+            "sk": f"KEY#{key_id}",
+            "key_id": key_id,
+            "key_hash": key_hash,
+            "tenant": tenant,
+            "created_at": int(now),
+        }
+        self._client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self._table.name, "Item": self._serialize(item), "ConditionExpression": cond}}
+                for item, cond in ((lookup, "attribute_not_exists(pk)"), (entry, "attribute_not_exists(pk)"))
+            ]
+        )
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": "KEYS"},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(items, key=lambda i: (str(i["tenant"]), int(i["created_at"])))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def revoke_api_key(self, key_id: str, *, now: float) -> dict[str, Any] | None:
+        """Marks the key revoked in both items; the API refuses it from the next request on. None if unknown."""
+        entry = self._table.get_item(Key={"pk": "KEYS", "sk": f"KEY#{key_id}"}, ConsistentRead=True).get("Item")
+        if entry is None:
+            return None
+        values = self._serialize({":now": int(now)})
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": self._serialize(key),
+                        "UpdateExpression": "SET revoked_at = if_not_exists(revoked_at, :now)",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+                for key in ({"pk": f"KEY#{entry['key_hash']}", "sk": "KEY"}, {"pk": "KEYS", "sk": f"KEY#{key_id}"})
+            ]
+        )
+        return {**entry, "revoked_at": int(now)}
+
     def tenant_webhook_secret(self, tenant: str) -> str | None:
         item = self._table.get_item(Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}).get("Item")
         return str(item["webhook_secret"]) if item and item.get("webhook_secret") else None

@@ -178,6 +178,7 @@ class LocalStack:
             "aws_endpoint_url": endpoint,
             "region": REGION,
             "intake_bucket": None,
+            "jobs_table": self.resources.ref("JobsTable"),
             "results_bucket": self.resources.ref("ResultsBucket"),
             "simulator_url": self.simulator.url,
         }
@@ -192,7 +193,7 @@ class LocalStack:
 
         assert self.resources is not None
         store = JobStore(self.resources.ref("JobsTable"), client=boto3.client("dynamodb"))
-        store.put_api_key(hash_api_key(api_key), TENANT)
+        store.create_api_key("key_local", hash_api_key(api_key), TENANT, now=time.time())
         store.put_tenant(TENANT, webhook_secret=webhook_secret)
 
     def _wire(self, template: Template, pools: dict[str, FunctionPool]) -> None:
