@@ -21,6 +21,7 @@ from vidrelay_core.schemas import (
     DeliveryList,
     ErrorResponse,
     ModelList,
+    UsageReport,
     Video,
     VideoDeleted,
     VideoList,
@@ -65,6 +66,7 @@ def _video(job: Any) -> dict[str, Any]:
     summary="Create a video",
     responses={
         200: _json(Video, "The job, queued"),
+        402: _json(ErrorResponse, "The tenant's monthly budget is reached; nothing was sent upstream"),
         409: _json(ErrorResponse, "Idempotency-Key reused with a different body"),
         413: _json(ErrorResponse, "Body over 6 MB"),
         **ERRORS,
@@ -227,6 +229,16 @@ def rotate_secret(endpoint_id: str) -> dict[str, Any]:
 )
 def test_endpoint(endpoint_id: str) -> dict[str, Any]:
     return notifier().test_endpoint(_tenant(), endpoint_id)
+
+
+@app.get(
+    "/v1/usage",
+    summary="Estimated spend per day and model",
+    responses={200: _json(UsageReport, "The caller's usage between two UTC days (default: this month)"), **ERRORS},
+)
+def usage() -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    return relay().usage(_tenant(), query.get("from") or None, query.get("to") or None)
 
 
 @app.get("/v1/models", summary="List models", responses={200: _json(ModelList, "The catalog"), **ERRORS})

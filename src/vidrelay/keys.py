@@ -29,6 +29,7 @@ def add_parser(sub: Any) -> None:
     actions = keys.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="make a key for a tenant (the tenant is created on first use)")
     create.add_argument("--tenant", required=True)
+    create.add_argument("--budget-usd", type=float, help="the tenant's monthly budget: past it, new jobs get 402")
     actions.add_parser("list", help="every key: id, tenant, created, revoked (never the key itself)")
     revoke = actions.add_parser("revoke", help="refuse a key from the next request on")
     revoke.add_argument("key_id")
@@ -59,7 +60,7 @@ def store_for(args: argparse.Namespace) -> JobStore:
 def run(args: argparse.Namespace) -> int:
     store = store_for(args)
     if args.keys_command == "create":
-        return create(store, args.tenant)
+        return create(store, args.tenant, args.budget_usd)
     if args.keys_command == "list":
         return show(store.list_api_keys())
     revoked = store.revoke_api_key(args.key_id, now=time.time())
@@ -70,18 +71,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def create(store: JobStore, tenant: str) -> int:
+def create(store: JobStore, tenant: str, budget_usd: float | None = None) -> int:
     from vidrelay_core.ids import hash_api_key
     from vidrelay_core.webhooks import new_secret
 
     if not TENANT_NAME.fullmatch(tenant):
         print(f"invalid tenant name {tenant!r}: 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit")
         return 2
+    if budget_usd is not None and budget_usd < 0:
+        print(f"invalid --budget-usd {budget_usd}: a monthly amount in USD, 0 or more")
+        return 2
     created = store.ensure_tenant(tenant, webhook_secret=new_secret())
+    if budget_usd is not None:
+        store.set_budget(tenant, budget_usd)
     key = "sk-vr-" + secrets.token_urlsafe(32)
     key_id = "key_" + secrets.token_hex(6)
     store.create_api_key(key_id, hash_api_key(key), tenant, now=time.time())
-    print(f"{'created tenant ' + tenant + ' and' if created else 'tenant ' + tenant + ':'} key {key_id}")
+    budget = f" (monthly budget ${budget_usd:.2f})" if budget_usd is not None else ""
+    print(f"{'created tenant ' + tenant + ' and' if created else 'tenant ' + tenant + ':'} key {key_id}{budget}")
     print("the key is shown only now:")
     print(key)
     return 0

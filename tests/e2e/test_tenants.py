@@ -60,3 +60,35 @@ def test_two_tenants_cannot_see_each_others_videos(local_stack: LocalStackProces
     with client(local_stack, key_a) as a, client(local_stack, key_b) as b:
         assert a.get("/videos").status_code == 401
         assert b.get("/videos").status_code == 200
+
+
+def test_usage_sums_per_day_and_model_and_a_budget_stops_new_jobs_before_the_upstream(
+    local_stack: LocalStackProcess,
+) -> None:
+    # sora-2 costs $0.10/s: a 4 s video is estimated at $0.40, so a $1.00 budget admits two and refuses a third.
+    key = keys(local_stack, "create", "--tenant", "team-c", "--budget-usd", "1.00").splitlines()[-1]
+    four = {"model": "sora-2", "prompt": "budgeted", "seconds": "4", "size": "1280x720"}
+    with client(local_stack, key) as c:
+        assert c.get("/usage").json()["total_usd"] == 0
+        for _ in range(2):
+            c.post("/videos", json=four).raise_for_status()
+        submits = local_stack.sim_submits()
+        refused = c.post("/videos", json=four)
+        assert refused.status_code == 402, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "budget_exceeded" and "$1.00" in error["message"] and "$0.80" in error["message"]
+        assert local_stack.sim_submits() == submits  # nothing went upstream
+        assert len(c.get("/videos").json()["data"]) == 2  # and no job was stored
+
+        usage = c.get("/usage").json()
+        assert usage["object"] == "usage" and usage["jobs"] == 2 and usage["total_usd"] == 0.8
+        (row,) = usage["data"]
+        assert row["model"] == "sora-2" and row["jobs"] == 2 and row["day"] == usage["to"]
+        assert c.get("/usage", params={"from": "2000-01-01", "to": "2000-01-31"}).json()["jobs"] == 0
+        bad = c.get("/usage", params={"from": "yesterday"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "from"
+        backwards = c.get("/usage", params={"from": "2026-02-01", "to": "2026-01-01"})
+        assert backwards.status_code == 400
+    # Another tenant's usage is its own.
+    with client(local_stack, keys(local_stack, "create", "--tenant", "team-d").splitlines()[-1]) as d:
+        assert d.get("/usage").json()["jobs"] == 0

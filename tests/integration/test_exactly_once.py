@@ -176,7 +176,9 @@ def crash_case(h: Harness, plan: Plan, n: int, when: When) -> list[str]:
     problems: list[str] = []
     if crashed is None:
         return [f"the run made only {len(dying.log.calls)} calls and never reached call #{n}"]
-    if crashed[1:] != plan[n]:
+    # Outside the api every crash point must end completed, so a run whose calls came in another order (queue
+    # order under load) is still a valid case: its crash is simply at a neighbouring call of the same phase.
+    if crashed[1:] != plan[n] and not (crashed[1] == plan[n][0] != "api"):
         raise Drift(f"the run crashed at {crashed[1:]}, where the plan has {plan[n]}")
     # Restart: a new process with new clients. A client whose create got no answer retries it with the same
     # Idempotency-Key.
@@ -202,7 +204,7 @@ def test_crash_at_every_external_call_ends_exactly_once(harness: Harness, when: 
     for n, (phase, label) in enumerate(plan):
         expect = expected_after_crash(plan, n, when)
         outcomes[expect.state] = outcomes.get(expect.state, 0) + 1
-        for attempt in range(3):
+        for attempt in range(6):
             try:
                 problems = crash_case(harness, plan, n, when)
             except Drift as exc:

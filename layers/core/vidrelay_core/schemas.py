@@ -197,3 +197,19 @@ class WebhookTestResult(_Strict):
     status: int | None
     latency_ms: int
     error: str | None
+
+
+class UsageRow(_Strict):
+    day: str = Field(examples=["2026-11-24"])
+    model: str
+    estimated_usd: float
+    jobs: int
+
+
+class UsageReport(_Strict):
+    object: Literal["usage"]
+    from_: str = Field(alias="from")
+    to: str
+    total_usd: float
+    jobs: int
+    data: list[UsageRow]

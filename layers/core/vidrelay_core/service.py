@@ -23,6 +23,7 @@ from .errors import (
     InvalidRequest,
     JobNotFound,
     NotReady,
+    PaymentRequired,
     StaleJob,
     TransferError,
     Unauthorized,
@@ -68,6 +69,13 @@ class Timing:
             outbox_grace_s=get("OUTBOX_GRACE_S", cls.outbox_grace_s),
             max_job_age_s=get("MAX_JOB_AGE_S", cls.max_job_age_s),
         )
+
+
+def _day(field: str, value: str) -> str:
+    try:
+        return time.strftime("%Y-%m-%d", time.strptime(value, "%Y-%m-%d"))
+    except ValueError:
+        raise InvalidRequest(field, value, "a UTC day as YYYY-MM-DD") from None
 
 
 @dataclass
@@ -211,11 +219,16 @@ class Relay:
             event_published=False,
         )
         try:
-            self.store.create_job(job, idempotency_key=idempotency_key, request_hash=request.fingerprint())
+            self.store.create_job(
+                job,
+                idempotency_key=idempotency_key,
+                request_hash=request.fingerprint(),
+                budget_usd=self.store.tenant_budget(tenant),
+            )
         except IdempotentReplay as replay:
             self._drop_reference(reference_key)
             return self.get(tenant, replay.video_id)
-        except Conflict:
+        except (Conflict, PaymentRequired):
             self._drop_reference(reference_key)
             raise
         job = self.publish_pending(job)
@@ -310,6 +323,23 @@ class Relay:
         if job is None or job.tenant != tenant or job.deleted_at is not None:
             raise JobNotFound(video_id)
         return job
+
+    def usage(self, tenant: str, first_day: str | None, last_day: str | None) -> dict[str, Any]:
+        """The tenant's estimated spend per day and model between two UTC days (default: this month so far)."""
+        today = time.strftime("%Y-%m-%d", time.gmtime(self.clock()))
+        first = _day("from", first_day) if first_day else today[:8] + "01"
+        last = _day("to", last_day) if last_day else today
+        if first > last:
+            raise InvalidRequest("from", first, f"a day on or before 'to' ({last})")
+        rows = self.store.usage(tenant, first, last)
+        return {
+            "object": "usage",
+            "from": first,
+            "to": last,
+            "total_usd": round(sum(r["estimated_usd"] for r in rows), 4),
+            "jobs": sum(r["jobs"] for r in rows),
+            "data": sorted(rows, key=lambda r: (r["day"], r["model"])),
+        }
 
     def list(self, tenant: str, *, after: str | None, limit: int, order: str) -> tuple[list[Job], bool]:
         cursor = self.get(tenant, after) if after else None

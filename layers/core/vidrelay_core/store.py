@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .errors import Conflict, StaleJob
+from .errors import Conflict, PaymentRequired, StaleJob
 from .jobs import TERMINAL, Job, Output
 
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -140,50 +141,141 @@ class JobStore:
             deleted_at=data.get("deleted_at"),
         )
 
-    def create_job(self, job: Job, *, idempotency_key: str | None = None, request_hash: str = "") -> Job:
-        """Writes a new job, and its Idempotency-Key record in the same transaction when a key is given."""
-        put_job = {
-            "Put": {
-                "TableName": self._table.name,
-                "Item": self._serialize(self.job_item(job)),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-        if idempotency_key is None:
-            self._client.transact_write_items(TransactItems=[put_job])
-            return job
+    def create_job(
+        self,
+        job: Job,
+        *,
+        idempotency_key: str | None = None,
+        request_hash: str = "",
+        budget_usd: float | None = None,
+    ) -> Job:
+        """Writes a new job in one transaction with its Idempotency-Key record (when a key is given) and its
+        usage: the tenant's per-day-and-model counter and month spend. With a monthly budget the spend write is
+        conditional, so concurrent creates cannot overshoot it: the whole transaction fails instead."""
         now = time.time()
-        idem_item = {
-            "pk": f"IDEM#{job.tenant}#{idempotency_key}",
-            "sk": "IDEM",
-            "video_id": job.id,
-            "request_hash": request_hash,
-            "created_at": Decimal(repr(now)),
-            "expires_at_ttl": int(now + IDEMPOTENCY_TTL_S),
+        cost = Decimal(repr(round(job.cost_usd or 0.0, 6)))
+        day = datetime.fromtimestamp(job.created_at, tz=UTC).strftime("%Y-%m-%d")
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table.name,
+                    "Item": self._serialize(self.job_item(job)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table.name,
+                    "Key": self._serialize({"pk": f"TENANT#{job.tenant}", "sk": f"USAGE#{day}#{job.model}"}),
+                    "UpdateExpression": "ADD usd :cost, jobs :one SET model = :model, day_utc = :day",
+                    "ExpressionAttributeValues": self._serialize(
+                        {":cost": cost, ":one": 1, ":model": job.model, ":day": day}
+                    ),
+                }
+            },
+        ]
+        spend = {
+            "TableName": self._table.name,
+            "Key": self._serialize({"pk": f"TENANT#{job.tenant}", "sk": f"SPEND#{day[:7]}"}),
+            "UpdateExpression": "ADD usd :cost",
+            "ExpressionAttributeValues": self._serialize({":cost": cost}),
         }
-        put_idem = {
-            "Put": {
-                "TableName": self._table.name,
-                "Item": self._serialize(idem_item),
-                # An expired record (TTL deletes lazily) may be overwritten.
-                "ConditionExpression": "attribute_not_exists(pk) OR expires_at_ttl < :now",
-                "ExpressionAttributeValues": self._serialize({":now": int(now)}),
+        if budget_usd is not None:
+            spend["ConditionExpression"] = "attribute_not_exists(usd) OR usd <= :room"
+            spend["ExpressionAttributeValues"] = self._serialize(
+                {":cost": cost, ":room": Decimal(repr(round(budget_usd, 6))) - cost}
+            )
+        items.append({"Update": spend})
+        if idempotency_key is not None:
+            idem_item = {
+                "pk": f"IDEM#{job.tenant}#{idempotency_key}",
+                "sk": "IDEM",
+                "video_id": job.id,
+                "request_hash": request_hash,
+                "created_at": Decimal(repr(now)),
+                "expires_at_ttl": int(now + IDEMPOTENCY_TTL_S),
             }
-        }
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table.name,
+                        "Item": self._serialize(idem_item),
+                        # An expired record (TTL deletes lazily) may be overwritten.
+                        "ConditionExpression": "attribute_not_exists(pk) OR expires_at_ttl < :now",
+                        "ExpressionAttributeValues": self._serialize({":now": int(now)}),
+                    }
+                }
+            )
         try:
-            self._client.transact_write_items(TransactItems=[put_job, put_idem])
+            self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as exc:
-            record = self.get_idempotency(job.tenant, idempotency_key)
-            if record is None:
-                raise
-            if record.request_hash != request_hash:
-                raise Conflict(
-                    "The Idempotency-Key was already used with a different request body within 24 hours.",
-                    param="Idempotency-Key",
-                    code="idempotency_key_reused",
-                ) from exc
-            raise IdempotentReplay(record.video_id) from exc
+            if idempotency_key is not None:
+                record = self.get_idempotency(job.tenant, idempotency_key)
+                if record is not None and record.request_hash != request_hash:
+                    raise Conflict(
+                        "The Idempotency-Key was already used with a different request body within 24 hours.",
+                        param="Idempotency-Key",
+                        code="idempotency_key_reused",
+                    ) from exc
+                if record is not None:
+                    raise IdempotentReplay(record.video_id) from exc
+            if budget_usd is not None:
+                spent = self.month_spend(job.tenant, day[:7])
+                if spent + float(cost) > budget_usd:
+                    raise PaymentRequired(
+                        f"The monthly budget of ${budget_usd:.2f} is reached: ${spent:.2f} is spent in {day[:7]} "
+                        f"and this video would add ${float(cost):.2f}. Nothing was sent upstream.",
+                        param=None,
+                    ) from exc
+            raise
         return job
+
+    def month_spend(self, tenant: str, month: str) -> float:
+        key = {"pk": f"TENANT#{tenant}", "sk": f"SPEND#{month}"}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return float(item["usd"]) if item and "usd" in item else 0.0
+
+    def usage(self, tenant: str, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        """Per day and model: estimated USD and job count, for the days in [first_day, last_day] (YYYY-MM-DD)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": f"TENANT#{tenant}",
+                ":lo": f"USAGE#{first_day}#",
+                ":hi": f"USAGE#{last_day}#\uffff",
+            },
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [
+            {
+                "day": str(i["day_utc"]),
+                "model": str(i["model"]),
+                "estimated_usd": float(i["usd"]),
+                "jobs": int(i["jobs"]),
+            }
+            for i in items
+        ]
+
+    def set_budget(self, tenant: str, budget_usd: float | None) -> None:
+        key = {"pk": f"TENANT#{tenant}", "sk": "PROFILE"}
+        if budget_usd is None:
+            self._table.update_item(Key=key, UpdateExpression="REMOVE budget_usd_month")
+        else:
+            self._table.update_item(
+                Key=key,
+                UpdateExpression="SET budget_usd_month = :b",
+                ExpressionAttributeValues={":b": Decimal(repr(budget_usd))},
+            )
+
+    def tenant_budget(self, tenant: str) -> float | None:
+        item = self._table.get_item(Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}).get("Item")
+        return float(item["budget_usd_month"]) if item and item.get("budget_usd_month") is not None else None
 
     def get_idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None:
         item = self._table.get_item(Key={"pk": f"IDEM#{tenant}#{key}", "sk": "IDEM"}, ConsistentRead=True).get("Item")
