@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 State = Literal["accepted", "submitted", "running", "downloading", "completed", "failed", "canceled", "expired"]
@@ -57,7 +57,7 @@ EVENT_TYPES: tuple[str, ...] = (
 
 
 class IllegalTransition(Exception):
-    pass
+    """A transition the state machine (TRANSITIONS) does not allow: a bug in the caller, never user input."""
 
 
 @dataclass(frozen=True)
@@ -147,17 +147,19 @@ def video_object(job: Job, *, retention_days: int) -> dict[str, Any]:
             "code": job.error_code or job.state,
             "message": job.error_message or f"The video job was {job.state}.",
         }
-    output = None
-    if job.output is not None:
-        out = asdict(job.output)
-        output = {
-            "bytes": out["bytes"],
-            "sha256": out["sha256"],
-            "duration_s": out["duration_s"],
-            "width": out["width"],
-            "height": out["height"],
-            "s3_uri": job.output.s3_uri,
+    out = job.output
+    output = (
+        {
+            "bytes": out.bytes,
+            "sha256": out.sha256,
+            "duration_s": out.duration_s,
+            "width": out.width,
+            "height": out.height,
+            "s3_uri": out.s3_uri,
         }
+        if out is not None
+        else None
+    )
     completed_at = int(job.completed_at) if job.completed_at else None
     return {
         "id": job.id,

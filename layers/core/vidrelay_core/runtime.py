@@ -40,11 +40,10 @@ def notifier() -> Notifier:
 
     service = relay()
     settings = service.settings
-    client = service.store._client
     return Notifier(
         settings,
         jobs=service.store,
-        hooks=WebhookStore(settings.jobs_table, client=client, retention_days=settings.retention_days),
+        hooks=WebhookStore(settings.jobs_table, client=service.store.client, retention_days=settings.retention_days),
         sqs=service.sqs,
         http=webhook_client,
     )

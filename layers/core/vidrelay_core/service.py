@@ -34,7 +34,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .events import EventPublisher, envelope
-from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, Output, State
+from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, State
 from .requests import CreateRequest
 from .store import IdempotentReplay, JobStore
 from .upstream import Adapter, adapter_for, http_client
@@ -598,16 +598,9 @@ class Relay:
                 self._finish_download(video_id, "failed", error_code=exc.code, error_message=str(exc))
                 return "failed"
             raise
-        output = Output(
-            bytes=result.bytes,
-            sha256=result.sha256,
-            duration_s=result.duration_s,
-            width=result.width,
-            height=result.height,
-            bucket=result.bucket,
-            key=result.key,
+        outcome = self._finish_download(
+            video_id, "completed", output=result.output(), completed_at=self.clock(), progress=100
         )
-        outcome = self._finish_download(video_id, "completed", output=output, completed_at=self.clock(), progress=100)
         if outcome == "gone":
             # Deleted or canceled while the bytes were moving: do not keep what nobody can see.
             self.s3.delete_object(Bucket=result.bucket, Key=result.key)

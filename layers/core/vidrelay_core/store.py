@@ -78,6 +78,11 @@ class JobStore:
         self._table = _Table(client, table_name)
         self._retention_s = retention_days * 86_400
 
+    @property
+    def client(self) -> Any:
+        """The DynamoDB client, for the other store of the same table (webhook_store) to share."""
+        return self._client
+
     # -- jobs -----------------------------------------------------------------------------------------------
 
     def job_item(self, job: Job) -> dict[str, Any]:
@@ -174,17 +179,16 @@ class JobStore:
                 }
             },
         ]
-        spend = {
+        spend_values: dict[str, Any] = {":cost": cost}
+        spend: dict[str, Any] = {
             "TableName": self._table.name,
             "Key": self._serialize({"pk": f"TENANT#{job.tenant}", "sk": f"SPEND#{day[:7]}"}),
             "UpdateExpression": "ADD usd :cost",
-            "ExpressionAttributeValues": self._serialize({":cost": cost}),
         }
         if budget_usd is not None:
             spend["ConditionExpression"] = "attribute_not_exists(usd) OR usd <= :room"
-            spend["ExpressionAttributeValues"] = self._serialize(
-                {":cost": cost, ":room": Decimal(repr(round(budget_usd, 6))) - cost}
-            )
+            spend_values[":room"] = Decimal(repr(round(budget_usd, 6))) - cost
+        spend["ExpressionAttributeValues"] = self._serialize(spend_values)
         items.append({"Update": spend})
         if idempotency_key is not None:
             idem_item = {

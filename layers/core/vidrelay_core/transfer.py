@@ -16,12 +16,13 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import httpx
 
 from .errors import TransferError, TruncatedDownload
+from .jobs import Output
 from .mp4 import Mp4Scanner
 
 logger = logging.getLogger(__name__)
@@ -34,15 +35,13 @@ MAX_REDIRECTS = 3
 
 
 @dataclass(frozen=True)
-class TransferResult:
-    bytes: int
-    sha256: str
-    duration_s: float
-    width: int
-    height: int
-    bucket: str
-    key: str
+class TransferResult(Output):
+    """The stored video's facts (what the job records) and how many parts carried it."""
+
     parts: int
+
+    def output(self) -> Output:
+        return Output(**{f.name: getattr(self, f.name) for f in fields(Output)})
 
 
 class HttpStatusError(TransferError):

@@ -281,26 +281,15 @@ class WebhookStore:
         dead_lettered: bool = False,
     ) -> bool:
         """Records the attempt and the delivery's new state, only if this worker's lease is still the one held."""
-        values: dict[str, Any] = {
-            ":state": state,
-            ":one": 1,
-            ":attempt": [_to_dynamo(attempt)],
-            ":token": claim.token,
-            ":next": _num(next_attempt_at if next_attempt_at is not None else 0),
-            ":dead": dead_lettered,
-        }
-        update = (
-            "SET #state = :state, attempt_count = attempt_count + :one, attempts = list_append(attempts, :attempt), "
-            "next_attempt_at = :next, dead_lettered = :dead REMOVE lease_until, lease_token"
-        )
-        if manual:
-            update = update.replace("SET ", "SET manual_attempts = manual_attempts - :one, ", 1)
-        return self._conditional(
-            Key=_delivery_key(claim.delivery.video_id, claim.delivery.event_id, claim.delivery.target_id),
-            UpdateExpression=update,
-            ConditionExpression="lease_token = :token",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=values,
+        return self._record_attempt(
+            claim.delivery,
+            condition="lease_token = :token",
+            token=claim.token,
+            state=state,
+            attempt=attempt,
+            next_attempt_at=next_attempt_at or 0.0,
+            manual=manual,
+            dead_lettered=dead_lettered,
         )
 
     def abandon(
@@ -314,16 +303,42 @@ class WebhookStore:
     ) -> bool:
         """Records an attempt whose worker died (its lease ran out) and schedules the next, once: conditional on
         the lease that ran out, so two workers finding it cannot both count it."""
+        return self._record_attempt(
+            delivery,
+            condition="#state = :delivering AND lease_token = :token AND attempt_count = :count",
+            token=delivery.lease_token or "",
+            state=state,
+            attempt=attempt,
+            next_attempt_at=next_attempt_at,
+            manual=delivery.manual_attempts > 0,
+            dead_lettered=dead_lettered,
+            extra_values={":delivering": "delivering", ":count": delivery.attempt_count},
+        )
+
+    def _record_attempt(
+        self,
+        delivery: Delivery,
+        *,
+        condition: str,
+        token: str,
+        state: DeliveryState,
+        attempt: dict[str, Any],
+        next_attempt_at: float,
+        manual: bool,
+        dead_lettered: bool,
+        extra_values: dict[str, Any] | None = None,
+    ) -> bool:
+        """One attempt appended, the count and state moved on and the lease released, in one conditional write."""
         update = (
             "SET #state = :state, attempt_count = attempt_count + :one, attempts = list_append(attempts, :attempt), "
             "next_attempt_at = :next, dead_lettered = :dead REMOVE lease_until, lease_token"
         )
-        if delivery.manual_attempts > 0:
+        if manual:
             update = update.replace("SET ", "SET manual_attempts = manual_attempts - :one, ", 1)
         return self._conditional(
             Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
             UpdateExpression=update,
-            ConditionExpression="#state = :delivering AND lease_token = :token AND attempt_count = :count",
+            ConditionExpression=condition,
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":state": state,
@@ -331,9 +346,8 @@ class WebhookStore:
                 ":attempt": [_to_dynamo(attempt)],
                 ":next": _num(next_attempt_at),
                 ":dead": dead_lettered,
-                ":delivering": "delivering",
-                ":token": delivery.lease_token or "",
-                ":count": delivery.attempt_count,
+                ":token": token,
+                **(extra_values or {}),
             },
         )
 
