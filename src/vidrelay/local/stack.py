@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 class PortInUse(RuntimeError):
-    pass
+    """The API port is taken: reported before anything starts, and `vidrelay local` exits 2."""
 
 
 def ensure_port_free(port: int) -> None:

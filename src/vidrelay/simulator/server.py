@@ -367,7 +367,7 @@ class _QuietHandler(WSGIRequestHandler):
     """Request handler that keeps test output clean (the request log lives at ``/_sim/requests``)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+        return  # deliberately silent: every request is recorded under /_sim/requests instead
 
     def log(self, type: str, message: str, *args: Any) -> None:
         if type == "error":
@@ -894,7 +894,7 @@ def run_forever(host: str, port: int, sim_seconds: float) -> None:
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        print("simulator stopped")  # Ctrl-C is the way to stop it: not an error
     finally:
         simulator._stopping.set()
         server.server_close()
