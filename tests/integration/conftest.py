@@ -468,10 +468,10 @@ class Harness:
         self._http = http
         account = account_for("videos", env)
 
-        def adapters(family: str) -> VideosAdapter:
+        def adapters(family: str) -> list[VideosAdapter]:
             if family != "videos":
                 raise ValueError(f"no adapter for family {family!r}")
-            return VideosAdapter(account, http)  # type: ignore[arg-type]
+            return [VideosAdapter(account, http)]  # type: ignore[arg-type]
 
         dynamodb, sqs = aws("dynamodb"), aws("sqs")
         store = JobStore(settings.jobs_table, client=dynamodb, retention_days=settings.retention_days)

@@ -37,7 +37,7 @@ def test_multipart_fields_and_files():
     )
     body = parse_body(content_type, data)
     assert body.fields == {"model": "sora-2", "prompt": "héllo"}
-    assert body.files["input_reference"].filename == "r.png"
+    assert body.files["input_reference"][0].filename == "r.png"
     assert body.multipart
 
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from vidrelay_core.bodies import UploadedFile
 from vidrelay_core.errors import InvalidRequest
-from vidrelay_core.jobs import Job
+from vidrelay_core.jobs import Job, StoredReference
 from vidrelay_core.references import (
     SIZE_MISMATCH,
     URL_PARAM,
@@ -394,7 +394,7 @@ def test_fingerprint_covers_the_image_and_keeps_text_only_hashes() -> None:
     assert with_image(b"one") == with_image(b"one") != with_image(b"two")
 
     text_only = parse_create({"prompt": "x"})
-    before = {f.name: getattr(text_only, f.name) for f in fields(text_only) if f.name != "reference"}
+    before = {f.name: getattr(text_only, f.name) for f in fields(text_only) if f.name not in ("references", "options")}
     assert text_only.fingerprint() == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
 
 
@@ -415,18 +415,20 @@ def job(**changes: Any) -> Job:
     ).with_changes(**changes)
 
 
+STORED_PNG = StoredReference("input_reference", "inputs/t/video_1/1-input_reference.png", "image/png", "image", 9)
+
+
 def test_the_job_record_keeps_the_key_never_the_bytes() -> None:
     store = JobStore("table", client=object())
-    with_reference = job(reference_key="inputs/t/video_1.png", reference_content_type="image/png")
+    with_reference = job(references=(STORED_PNG,))
 
     item = store.job_item(with_reference)
 
-    assert item["reference_key"] == "inputs/t/video_1.png"
-    assert not any(isinstance(value, bytes) for value in item.values())
+    assert item["references"][0]["key"] == "inputs/t/video_1/1-input_reference.png"
+    assert b"\x89PNG" not in json.dumps(item, default=str).encode()
     assert JobStore.job_from_item(item) == with_reference.with_changes(next_check_at=None)
     plain = store.job_item(job())
-    assert "reference_key" not in plain
-    assert JobStore.job_from_item(plain).reference_key is None
+    assert JobStore.job_from_item(plain).references == ()
 
 
 def test_the_adapter_sends_a_reference_as_a_multipart_file() -> None:
@@ -441,7 +443,7 @@ def test_the_adapter_sends_a_reference_as_a_multipart_file() -> None:
     )
     png = solid((1280, 720))
 
-    adapter.submit(job(reference_key="inputs/t/video_1.png", reference_content_type="image/png"), png)
+    adapter.submit(job(references=(STORED_PNG,)), [(STORED_PNG, png)])
     adapter.submit(job())
 
     multipart, plain = seen

@@ -52,22 +52,26 @@ EXPECTED_ROUTES = {
 }
 
 # What each function's own statements may name: its tables, buckets, topics, queues and secrets, nothing else.
+# Every function that talks to an upstream reads the keys of the three families (and the optional failover
+# accounts secret), and nothing else secret.
+UPSTREAM_KEYS = {
+    "UpstreamVideosApiKeyParameter",
+    "UpstreamGenerationsApiKeyParameter",
+    "UpstreamChatApiKeyParameter",
+    "UpstreamAccountsSecretArn",
+}
 EXPECTED_POLICY_TARGETS = {
-    "ApiFunction": {
-        "JobsTable",
-        "ResultsBucket",
-        "VideoEventsTopic",
-        "UpstreamVideosApiKeyParameter",
-        "WebhookQueue",
-    },
+    "ApiFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "WebhookQueue", "StreamQueue", *UPSTREAM_KEYS},
     "PollerFunction": {
         "JobsTable",
         "ResultsBucket",
         "VideoEventsTopic",
         "DownloadQueue",
-        "UpstreamVideosApiKeyParameter",
+        "StreamQueue",
+        *UPSTREAM_KEYS,
     },
-    "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "UpstreamVideosApiKeyParameter"},
+    "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", *UPSTREAM_KEYS},
+    "StreamerFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "DownloadQueue", *UPSTREAM_KEYS},
     "NotifierFunction": {"JobsTable", "WebhookQueue", "WebhookDeadLetterQueue"},
 }
 
@@ -145,11 +149,13 @@ def _of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        statement
-        for policy in role["Properties"].get("Policies", [])
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    """Every statement a role can have: both branches of a conditional (Fn::If) one are checked."""
+    found: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            found.extend(b for b in branches if isinstance(b, dict) and "Effect" in b)
+    return found
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -225,7 +231,11 @@ def test_sqs_consumers_report_partial_batch_failures(cfn: dict[str, Any]) -> Non
 def test_queues_outlast_their_consumers_timeouts(raw: dict[str, Any]) -> None:
     resources = raw["Resources"]
     # A message must not reappear while its consumer may still be working on it.
-    for queue, function in (("DownloadQueue", "DownloaderFunction"), ("WebhookQueue", "NotifierFunction")):
+    for queue, function in (
+        ("DownloadQueue", "DownloaderFunction"),
+        ("WebhookQueue", "NotifierFunction"),
+        ("StreamQueue", "StreamerFunction"),
+    ):
         timeout = resources[function]["Properties"].get("Timeout", raw["Globals"]["Function"]["Timeout"])
         assert resources[queue]["Properties"]["VisibilityTimeout"] > timeout
 
@@ -263,12 +273,15 @@ def test_roles_carry_only_the_managed_policies_sam_adds_itself(cfn: dict[str, An
 
 def test_the_ssm_parameter_arn_keeps_the_leading_slash_once(raw: dict[str, Any]) -> None:
     statements = raw["Resources"]["ApiFunction"]["Properties"]["Policies"][0]["Statement"]
-    (ssm,) = [s for s in statements if s["Action"] == "ssm:GetParameter"]
+    (ssm,) = [s for s in statements if s.get("Action") == "ssm:GetParameter"]
     context = Template.load(TEMPLATE).context(region="eu-west-1")
 
-    arn = resolve(ssm["Resource"], context)
+    arns = resolve(ssm["Resource"], context)
 
-    assert arn == "arn:aws:ssm:eu-west-1:123456789012:parameter/vidrelay/upstream/videos/api-key"
+    assert arns == [
+        f"arn:aws:ssm:eu-west-1:123456789012:parameter/vidrelay/upstream/{family}/api-key"
+        for family in ("videos", "generations", "chat")
+    ]
 
 
 def test_results_bucket_is_private_encrypted_and_tls_only(raw: dict[str, Any]) -> None:

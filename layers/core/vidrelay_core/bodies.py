@@ -29,7 +29,8 @@ class UploadedFile:
 @dataclass(frozen=True)
 class ParsedBody:
     fields: dict[str, Any]
-    files: dict[str, UploadedFile]
+    # Repeated parts of one name (Seedance `files`) keep their upload order.
+    files: dict[str, list[UploadedFile]]
     multipart: bool
 
 
@@ -94,7 +95,7 @@ def _multipart(content_type: str, data: bytes) -> ParsedBody:
             code="invalid_multipart",
         )
     fields: dict[str, Any] = {}
-    files: dict[str, UploadedFile] = {}
+    files: dict[str, list[UploadedFile]] = {}
     for part in parts:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str) or not name:
@@ -103,7 +104,7 @@ def _multipart(content_type: str, data: bytes) -> ParsedBody:
         payload = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()
         if filename is not None or part.get_content_type() not in ("text/plain",):
-            files[name] = UploadedFile(filename, part.get_content_type(), payload)
+            files.setdefault(name, []).append(UploadedFile(filename, part.get_content_type(), payload))
             continue
         try:
             fields[name] = payload.decode("utf-8")

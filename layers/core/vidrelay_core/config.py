@@ -13,6 +13,7 @@ class Settings(BaseModel):
     results_bucket: str = Field(min_length=1)
     events_topic_arn: str = Field(min_length=1)
     download_queue_url: str = ""
+    stream_queue_url: str = ""
     webhook_queue_url: str = ""
     webhook_dlq_url: str = ""
     retention_days: int = 30
@@ -40,6 +41,7 @@ class Settings(BaseModel):
             results_bucket=get("RESULTS_BUCKET"),
             events_topic_arn=get("EVENTS_TOPIC_ARN"),
             download_queue_url=get("DOWNLOAD_QUEUE_URL"),
+            stream_queue_url=get("STREAM_QUEUE_URL"),
             webhook_queue_url=get("WEBHOOK_QUEUE_URL"),
             webhook_dlq_url=get("WEBHOOK_DLQ_URL"),
             retention_days=int(get("RETENTION_DAYS", "30")),

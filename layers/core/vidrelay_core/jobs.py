@@ -76,6 +76,25 @@ class Output:
 
 
 @dataclass(frozen=True)
+class StoredReference:
+    """A prepared reference input waiting in the results bucket (under `inputs/`) for (re)submission. `field` is
+    the request field it came in (`input_reference`, `files`, `first_frame_image`, `last_frame_image`); the
+    order of a job's references is the upload order, which Seedance's `@IMG_n` / `@VID_n` count by."""
+
+    field: str
+    key: str
+    content_type: str
+    kind: Literal["image", "video"]
+    bytes: int
+    width: int = 0
+    height: int = 0
+
+    @property
+    def extension(self) -> str:
+        return self.key.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     tenant: str
@@ -106,10 +125,19 @@ class Job:
     cost_usd: float = 0.0
     price_rule: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
-    # Image-to-video: where the prepared reference image waits in the results bucket for (re)submission. Only
-    # the key: a job record never holds image bytes.
-    reference_key: str | None = None
-    reference_content_type: str | None = None
+    # Upstream-specific options under their seed names (Veo `resolution`, `aspectRatio`, `seed`,
+    # `negative_prompt`; Seedance `aspect_ratio`), already validated against the catalog.
+    options: dict[str, str] = field(default_factory=dict)
+    # Reference inputs, stored under `inputs/` in the results bucket: a job record never holds their bytes.
+    references: tuple[StoredReference, ...] = ()
+    # Which of the family's upstream accounts took the job (its name, never its key): polls and the download
+    # must go to the same account.
+    upstream_account: str | None = None
+    # Where the finished video can be fetched when the upstream hands out a link (Seedance's `video_url`, the
+    # Markdown link of a chat stream). A short-lived signed URL: kept off the Video object and events.
+    result_url: str | None = None
+    # What the upstream reported it used (a chat stream's token `usage`).
+    usage: dict[str, int] = field(default_factory=dict)
     # The outbox: the last transition's event, and whether it reached SNS. The poller republishes an event a
     # crash left unpublished, with the same id.
     last_event_id: str | None = None
@@ -179,8 +207,21 @@ def video_object(job: Job, *, retention_days: int) -> dict[str, Any]:
         "task_id": job.id,
         "provider": job.provider,
         "metadata": dict(job.metadata),
+        "options": dict(job.options),
+        "references": [
+            {
+                "field": r.field,
+                "kind": r.kind,
+                "content_type": r.content_type,
+                "bytes": r.bytes,
+                "width": r.width,
+                "height": r.height,
+            }
+            for r in job.references
+        ],
         "output": output,
         "cost": {"estimated_usd": job.cost_usd, "currency": "USD"},
+        "usage": dict(job.usage) if job.usage else None,
         "webhook": {"url": job.webhook_url, "events": list(job.webhook_events) or list(EVENT_TYPES)}
         if job.webhook_url
         else None,

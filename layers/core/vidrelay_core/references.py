@@ -34,6 +34,7 @@ FILE_PARAM = "input_reference"
 # Seed 004: "Accepted formats: image/jpeg / image/png / image/webp".
 CONTENT_TYPES: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 EXTENSIONS: dict[str, str] = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+VIDEO_MP4 = "video/mp4"
 
 # A fetched image may be larger than an inline upload (API Gateway's ~6 MB body limit caps those).
 MAX_FETCH_BYTES = 20 * 1024 * 1024
@@ -104,6 +105,7 @@ def fetch_image(
     max_bytes: int = MAX_FETCH_BYTES,
     timeout_s: float = FETCH_TIMEOUT_S,
     max_redirects: int = MAX_REDIRECTS,
+    param: str = URL_PARAM,
 ) -> FetchedImage:
     """GETs a client-given image URL through the SSRF guard: every hop (up to `max_redirects` redirects) is
     checked and connected to the address that was checked; the body is streamed and abandoned past
@@ -117,74 +119,89 @@ def fetch_image(
             # Checked again right before the request: the name may resolve elsewhere than at validation.
             checked = check_url(current, allow_loopback=allow_loopback, resolver=resolver)
         except UrlRejected as exc:
-            raise _url_error(url, f"{where} {exc}", code="invalid_url") from None
+            raise _url_error(url, f"{where} {exc}", code="invalid_url", param=param) from None
         target, host_header, extensions = checked.pinned()
-        headers = {**host_header, "Accept": "image/png, image/jpeg, image/webp", "User-Agent": "vidrelay/1"}
+        headers = {**host_header, "Accept": "image/png, image/jpeg, image/webp, video/mp4", "User-Agent": "vidrelay/1"}
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _url_error(url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed")
+            raise _url_error(
+                url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed", param=param
+            )
         try:
             request = client.build_request(
                 "GET", target, headers=headers, timeout=httpx.Timeout(remaining), extensions=extensions
             )
             response = client.send(request, stream=True, follow_redirects=False)
         except httpx.TimeoutException:
-            raise _url_error(url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed") from None
+            raise _url_error(
+                url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed", param=param
+            ) from None
         except httpx.TransportError as exc:
-            raise _url_error(url, f"could not be fetched ({type(exc).__name__})", code="image_fetch_failed") from None
+            raise _url_error(
+                url, f"could not be fetched ({type(exc).__name__})", code="image_fetch_failed", param=param
+            ) from None
         try:
             if response.is_redirect:
                 location = response.headers.get("location")
                 if not location:
-                    raise _url_error(url, f"answered HTTP {response.status_code} without a Location")
+                    raise _url_error(url, f"answered HTTP {response.status_code} without a Location", param=param)
                 current = urljoin(current, location)
                 continue
             if response.status_code != 200:
-                raise _url_error(url, f"answered HTTP {response.status_code}", code="image_fetch_failed")
-            data = _read_capped(response, url, max_bytes=max_bytes, deadline=deadline, timeout_s=timeout_s)
+                raise _url_error(url, f"answered HTTP {response.status_code}", code="image_fetch_failed", param=param)
+            data = _read_capped(response, url, max_bytes=max_bytes, deadline=deadline, timeout_s=timeout_s, param=param)
             content_type = response.headers.get("content-type")
             return FetchedImage(data, content_type.split(";", 1)[0].strip().lower() if content_type else None, url)
         finally:
             response.close()
-    raise _url_error(url, f"redirected more than {max_redirects} times", code="image_fetch_failed")
+    raise _url_error(url, f"redirected more than {max_redirects} times", code="image_fetch_failed", param=param)
 
 
-def _read_capped(response: httpx.Response, url: str, *, max_bytes: int, deadline: float, timeout_s: float) -> bytes:
+def _read_capped(
+    response: httpx.Response, url: str, *, max_bytes: int, deadline: float, timeout_s: float, param: str = URL_PARAM
+) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(url, f"{int(declared)} bytes (Content-Length)", max_bytes)
+        raise _too_large(url, f"{int(declared)} bytes (Content-Length)", max_bytes, param)
     chunks: list[bytes] = []
     received = 0
     try:
         for chunk in response.iter_bytes():
             received += len(chunk)
             if received > max_bytes:
-                raise _too_large(url, f"more than {max_bytes} bytes", max_bytes)
+                raise _too_large(url, f"more than {max_bytes} bytes", max_bytes, param)
             if time.monotonic() > deadline:
-                raise _url_error(url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed")
+                raise _url_error(
+                    url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed", param=param
+                )
             chunks.append(chunk)
     except httpx.TimeoutException:
-        raise _url_error(url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed") from None
+        raise _url_error(
+            url, f"could not be fetched within {timeout_s:g} s", code="image_fetch_failed", param=param
+        ) from None
     except httpx.HTTPError as exc:
-        raise _url_error(url, f"could not be read ({type(exc).__name__})", code="image_fetch_failed") from None
+        raise _url_error(
+            url, f"could not be read ({type(exc).__name__})", code="image_fetch_failed", param=param
+        ) from None
     return b"".join(chunks)
 
 
-def _url_error(url: str, what: str, *, code: str = "invalid_value") -> InvalidRequest:
+def _url_error(url: str, what: str, *, code: str = "invalid_value", param: str = URL_PARAM) -> InvalidRequest:
+    field_name = param.split(".", 1)[0]
     return InvalidRequest(
-        URL_PARAM,
+        param,
         url,
-        message=f"Invalid value for '{URL_PARAM}': {_show(url)} was given, but {what}. "
-        "Give an https URL of a JPEG, PNG or WebP image, or upload the file as 'input_reference'.",
+        message=f"Invalid value for '{param}': {_show(url)} was given, but {what}. "
+        f"Give an https URL of a file the model takes, or upload the file as '{field_name}'.",
         code=code,
     )
 
 
-def _too_large(url: str, size: str, max_bytes: int) -> InvalidRequest:
+def _too_large(url: str, size: str, max_bytes: int, param: str = URL_PARAM) -> InvalidRequest:
     return InvalidRequest(
-        URL_PARAM,
+        param,
         url,
-        message=f"Invalid value for '{URL_PARAM}': the image at {_show(url)} is {size}; at most {max_bytes} bytes "
+        message=f"Invalid value for '{param}': the file at {_show(url)} is {size}; at most {max_bytes} bytes "
         f"({max_bytes // (1024 * 1024)} MiB) are accepted.",
         code="image_too_large",
     )
@@ -197,30 +214,70 @@ def prepare_reference(
     allow_loopback: bool,
     formats: tuple[str, ...] = tuple(CONTENT_TYPES.values()),
     must_match_size: bool = True,
+    max_bytes: int = MAX_FETCH_BYTES,
     client: httpx.Client | None = None,
     resolver: Resolver = system_resolver,
 ) -> PreparedImage:
-    """The image ready for the upstream, from an upload or from its URL."""
-    if reference.image_url is not None:
-        fetched = fetch_image(reference.image_url, allow_loopback=allow_loopback, client=client, resolver=resolver)
-        return prepare_image(
-            fetched.data,
-            size=size,
-            fit=reference.fit,
-            param=URL_PARAM,
-            declared_type=fetched.content_type,
-            formats=formats,
-            must_match_size=must_match_size,
+    """The input ready for the upstream, from an upload or from its URL: an image checked (and fitted or
+    converted as the model needs), or an MP4 checked (Seedance video references)."""
+    param = reference.field
+    data = reference.data or b""
+    declared = reference.content_type
+    if reference.url is not None:
+        param = f"{reference.field}.{'video_url' if reference.video_url else 'image_url'}"
+        fetched = fetch_image(
+            reference.url,
+            allow_loopback=allow_loopback,
+            client=client,
+            resolver=resolver,
+            max_bytes=max_bytes,
+            param=param,
         )
+        data, declared = fetched.data, fetched.content_type
+    elif len(data) > max_bytes:
+        raise InvalidRequest(
+            param,
+            f"{len(data)} bytes",
+            message=f"The '{param}' file is {len(data)} bytes; at most {max_bytes} are accepted.",
+            code="file_too_large",
+        )
+    if reference.kind == "video" or data[4:8] == b"ftyp":
+        return prepare_video(data, param=param, formats=formats)
     return prepare_image(
-        reference.data or b"",
+        data,
         size=size,
         fit=reference.fit,
-        param=FILE_PARAM,
-        declared_type=reference.content_type,
+        param=param,
+        declared_type=declared,
         formats=formats,
         must_match_size=must_match_size,
     )
+
+
+def prepare_video(data: bytes, *, param: str, formats: tuple[str, ...]) -> PreparedImage:
+    """Checks that `data` is a whole MP4 (its boxes parse and it has a video track), for models that take
+    video references (seed 001: "videos (mp4)")."""
+    from .errors import TransferError
+    from .mp4 import Mp4Scanner
+
+    if VIDEO_MP4 not in formats:
+        raise InvalidRequest(
+            param,
+            message=f"The '{param}' file is a video; this field takes images only ({', '.join(formats)}).",
+            code="invalid_image_format",
+        )
+    scanner = Mp4Scanner()
+    try:
+        scanner.feed(data)
+        info = scanner.finish()
+    except TransferError as exc:  # NotAnMp4 or TruncatedDownload: the scanner's verdicts
+        raise InvalidRequest(
+            param,
+            message=f"Invalid file format: the '{param}' file is not a playable MP4 ({exc}). Allowed: "
+            f"{', '.join(formats)}.",
+            code="invalid_video_format",
+        ) from None
+    return PreparedImage(data, VIDEO_MP4, "mp4", info.width, info.height, "MP4", info.width, info.height, False)
 
 
 # -- preparing -------------------------------------------------------------------------------------------------
@@ -248,18 +305,26 @@ def prepare_image(
         raise InvalidRequest("fit", fit, " | ".join(f'"{f}"' for f in FITS))
     target = parse_size(size)
     allowed_formats = [name for name, mime in CONTENT_TYPES.items() if mime in formats]
-    image = _open(data, param, declared_type, allowed_formats, max_pixels)
+    # Every decoder we trust is enabled: a format the model does not take is converted losslessly below.
+    image = _open(data, param, declared_type, list(CONTENT_TYPES), max_pixels)
     try:
         source_format = str(image.format)
+        convert = source_format not in allowed_formats
         header_size = image.size
-        if image.format == "JPEG" and fit != "none" and _oriented(header_size, _orientation(image)) != target:
+        if (
+            must_match_size
+            and image.format == "JPEG"
+            and fit != "none"
+            and _oriented(header_size, _orientation(image)) != target
+        ):
             # Decoded at the smallest DCT scale that still covers the target: a camera-sized photo stays cheap.
             image.draft("RGB", _oriented(target, _orientation(image)))
         _decode(image, param)
         orientation = _orientation(image)
         source_size = _oriented(header_size, orientation)
         animated = bool(getattr(image, "is_animated", False))
-        if not must_match_size or (source_size == target and orientation == 1 and not animated):
+        right_size = not must_match_size or (source_size == target and orientation == 1 and not animated)
+        if right_size and not convert:
             # Already right: sent exactly as it came (Pillow decoded every pixel, so it is not corrupt).
             return PreparedImage(
                 data,
@@ -272,7 +337,7 @@ def prepare_image(
                 source_size[1],
                 fitted=False,
             )
-        if fit == "none" and source_size != target:
+        if must_match_size and fit == "none" and source_size != target:
             raise InvalidRequest(
                 param,
                 f"{source_size[0]}x{source_size[1]}",
@@ -284,17 +349,19 @@ def prepare_image(
         # Shown the way viewers show it (EXIF orientation applied), then fitted.
         frame = ImageOps.exif_transpose(image) if orientation != 1 else image
         frame = _as_rgb_or_rgba(frame, param)
-        if frame.size != target:
+        if must_match_size and frame.size != target:
             frame = _fitted(frame, target, fit)
         frame = _opaque(frame)
         out = io.BytesIO()
-        frame.save(out, format="PNG")
+        # PNG is lossless; a model that takes no PNG (none of the seeds) would get a high-quality JPEG.
+        out_format = "PNG" if "PNG" in allowed_formats or not allowed_formats else "JPEG"
+        frame.save(out, format=out_format, **({"quality": 95} if out_format == "JPEG" else {}))
         return PreparedImage(
             out.getvalue(),
-            "image/png",
-            "png",
-            target[0],
-            target[1],
+            CONTENT_TYPES[out_format],
+            EXTENSIONS[out_format],
+            frame.size[0],
+            frame.size[1],
             source_format,
             source_size[0],
             source_size[1],

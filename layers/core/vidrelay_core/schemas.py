@@ -42,6 +42,15 @@ class VideoWebhook(_Strict):
     events: list[str]
 
 
+class VideoReference(_Strict):
+    field: str = Field(examples=["input_reference", "files", "first_frame_image"])
+    kind: Literal["image", "video"]
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+
+
 class Video(_Strict):
     """OpenAI's Video object, plus vidrelay's task_id, provider, metadata, output, cost and webhook."""
 
@@ -61,8 +70,13 @@ class Video(_Strict):
     task_id: str = Field(description="Equal to id (clients written for task-style APIs read this field)")
     provider: str
     metadata: dict[str, str]
+    options: dict[str, str] = Field(
+        description="Upstream-specific options as sent, e.g. Veo resolution/aspectRatio/seed, Seedance aspect_ratio"
+    )
+    references: list[VideoReference] = Field(description="The reference inputs sent upstream, in upload order")
     output: VideoOutput | None
     cost: VideoCost
+    usage: dict[str, int] | None = Field(description="What the upstream reported it used (chat token usage)")
     webhook: VideoWebhook | None
 
 
@@ -108,8 +122,14 @@ class VideoEvent(_Strict):
 
 class ImageUrlReference(_Strict):
     image_url: str = Field(
-        description="https URL of a JPEG, PNG or WebP (at most 20 MiB), fetched through the SSRF guard"
+        description="https URL of a JPEG, PNG or WebP (at most 20 MiB), fetched through the SSRF guard; or an "
+        "s3:// URI in the tenant's intake bucket or of an upload from POST /v1/uploads"
     )
+
+
+class FileReference(_Strict):
+    image_url: str | None = Field(default=None, description="An image: https URL or s3:// URI")
+    video_url: str | None = Field(default=None, description="An MP4 (Seedance): https URL or s3:// URI")
 
 
 class CreateVideoRequest(_Strict):
@@ -117,7 +137,23 @@ class CreateVideoRequest(_Strict):
 
     model: str = Field(examples=["sora-2"])
     prompt: str = Field(min_length=1)
-    seconds: str | None = Field(default=None, description='"4" | "8" | "12" for sora-2 and sora-2-pro')
+    seconds: str | None = Field(
+        default=None, description='The length: "4" | "8" | "12" for sora; the same as duration for Veo/Seedance'
+    )
+    duration: str | int | None = Field(
+        default=None, description='Veo: the string "4" | "6" | "8"; Seedance: integer seconds 4-15 (default 5)'
+    )
+    resolution: Literal["720p", "1080p", "4k"] | None = Field(default=None, description="Veo")
+    aspectRatio: Literal["16:9", "9:16"] | None = Field(default=None, description="Veo")  # seed 003 spells it so
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] | None = Field(default=None, description="Seedance")
+    seed: str | int | None = Field(default=None, description="Veo: random seed")
+    negative_prompt: str | None = Field(default=None, description="Veo")
+    files: list[FileReference] | None = Field(
+        default=None,
+        description="Seedance references in upload order (@IMG_n / @VID_n count by it); files in multipart",
+    )
+    first_frame_image: ImageUrlReference | None = Field(default=None, description="Seedance: the opening frame")
+    last_frame_image: ImageUrlReference | None = Field(default=None, description="Seedance: the closing frame")
     size: str | None = Field(default=None, examples=["1280x720"])
     metadata: dict[str, str] | None = Field(default=None, description="Up to 16 string pairs, echoed back")
     webhook_url: str | None = Field(default=None, description="Where signed events for this job are sent")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import ids
 from .catalog import get_model
@@ -34,13 +34,14 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .events import EventPublisher, envelope
-from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, State
+from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, State, StoredReference
 from .requests import CreateRequest
 from .store import IdempotentReplay, JobStore
-from .upstream import Adapter, adapter_for, http_client
+from .upstream import Adapter, StreamingAdapter, adapters_for, http_client
+from .upstream.base import StreamUpdate
 
 if TYPE_CHECKING:
-    from .references import PreparedImage
+    from .catalog import ModelSpec
 
 PROGRESS_EVENT_EVERY_S = 5.0
 MAX_DOWNLOAD_ATTEMPTS = 5
@@ -56,6 +57,10 @@ class Timing:
     download_lease_s: float = 960.0
     outbox_grace_s: float = 30.0
     max_job_age_s: float = 6 * 3600.0
+    # A streaming job's worker renews this lease while it reads; a lease run out means the worker died.
+    stream_lease_s: float = 120.0
+    # Seed 003: Veo's /content "returns 400 occasionally right after status flips to completed; retry after 4 sec".
+    content_retry_delay_s: float = 4.0
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Timing:
@@ -68,6 +73,8 @@ class Timing:
             download_lease_s=get("DOWNLOAD_LEASE_S", cls.download_lease_s),
             outbox_grace_s=get("OUTBOX_GRACE_S", cls.outbox_grace_s),
             max_job_age_s=get("MAX_JOB_AGE_S", cls.max_job_age_s),
+            stream_lease_s=get("STREAM_LEASE_S", cls.stream_lease_s),
+            content_retry_delay_s=get("CONTENT_RETRY_DELAY_S", cls.content_retry_delay_s),
         )
 
 
@@ -98,7 +105,7 @@ class Relay:
         s3: Any,
         sqs: Any,
         timing: Timing | None = None,
-        adapters: Callable[[str], Adapter] = adapter_for,
+        adapters: Callable[[str], Sequence[Adapter]] = adapters_for,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -167,29 +174,10 @@ class Relay:
         if idempotency_key is not None and len(idempotency_key) > 255:
             raise InvalidRequest("Idempotency-Key", idempotency_key, "at most 255 characters")
         video_id = ids.new_video_id()
-        # The reference image is fetched, checked and fitted before anything is written: a bad image is a 400
+        # Reference inputs are fetched, checked and prepared before anything is written: a bad file is a 400
         # that leaves no job and sends nothing upstream.
-        reference: PreparedImage | None = None
-        reference_key: str | None = None
-        if request.reference is not None:
-            from .references import prepare_reference  # Pillow, loaded only when an image comes
-
-            reference = prepare_reference(
-                request.reference,
-                size=request.size,
-                allow_loopback=self.settings.allow_loopback_urls,
-                formats=spec.reference_formats,
-                must_match_size=spec.reference_must_match_size,
-            )
-            reference_key = f"inputs/{tenant}/{video_id}.{reference.extension}"
-            # Kept where a later submit (the poller's retry) can read it; the bucket's lifecycle removes it.
-            self.s3.put_object(
-                Bucket=self.settings.results_bucket,
-                Key=reference_key,
-                Body=reference.data,
-                ContentType=reference.content_type,
-                Metadata={"video-id": video_id, "tenant": tenant},
-            )
+        prepared = self._prepare_references(tenant, video_id, request, spec)
+        references = tuple(stored for stored, _ in prepared)
         now = self.clock()
         job = Job(
             id=video_id,
@@ -208,8 +196,8 @@ class Relay:
             cost_usd=spec.price.estimate(int(request.seconds), request.size),
             price_rule=spec.price.describe(),
             idempotency_key=idempotency_key,
-            reference_key=reference_key,
-            reference_content_type=reference.content_type if reference else None,
+            options=dict(request.options),
+            references=references,
             # Written without a submit lease: if the api dies before taking one, nothing can have gone upstream
             # and the poller submits the job after the grace period.
             inflight_shard=random.randrange(self.settings.inflight_shards),
@@ -226,19 +214,67 @@ class Relay:
                 budget_usd=self.store.tenant_budget(tenant),
             )
         except IdempotentReplay as replay:
-            self._drop_reference(reference_key)
+            self._drop_references(references)
             return self.get(tenant, replay.video_id)
         except (Conflict, PaymentRequired):
-            self._drop_reference(reference_key)
+            self._drop_references(references)
             raise
         job = self.publish_pending(job)
+        if spec.streaming:
+            # The stream lasts minutes: the streamer holds it, not this request.
+            self._enqueue_stream(job)
+            return job
         try:
             # The lease is written right before the request, so "leased but unanswered" means the upstream may
             # have the task; a poller that claimed the job first wins, and then this api does not submit.
             claimed = self.store.save(job, self._submit_lease(job, self.clock()))
         except StaleJob:
             return self.store.get_job(video_id) or job  # a poller took it (or it was deleted) meanwhile
-        return self.submit(claimed, reference=reference.data if reference else None)
+        return self.submit(claimed, references=[(stored, data) for stored, data in prepared])
+
+    def _prepare_references(
+        self, tenant: str, video_id: str, request: CreateRequest, spec: ModelSpec
+    ) -> list[tuple[StoredReference, bytes]]:
+        """Each reference checked and prepared for the model, then kept under inputs/ where a later submit (the
+        poller's retry, the streamer) can read it; the bucket's lifecycle removes it."""
+        if not request.references:
+            return []
+        from .references import prepare_reference  # Pillow, loaded only when a reference comes
+
+        prepared: list[tuple[StoredReference, bytes]] = []
+        try:
+            for number, reference in enumerate(request.references, start=1):
+                rule = spec.reference(reference.field)
+                assert rule is not None  # validated by parse_create
+                ready = prepare_reference(
+                    reference,
+                    size=request.size,
+                    allow_loopback=self.settings.allow_loopback_urls,
+                    formats=rule.formats,
+                    must_match_size=rule.must_match_size,
+                    max_bytes=rule.max_bytes,
+                )
+                stored = StoredReference(
+                    field=reference.field,
+                    key=f"inputs/{tenant}/{video_id}/{number}-{reference.field}.{ready.extension}",
+                    content_type=ready.content_type,
+                    kind="video" if ready.content_type.startswith("video/") else "image",
+                    bytes=len(ready.data),
+                    width=ready.width,
+                    height=ready.height,
+                )
+                self.s3.put_object(
+                    Bucket=self.settings.results_bucket,
+                    Key=stored.key,
+                    Body=ready.data,
+                    ContentType=ready.content_type,
+                    Metadata={"video-id": video_id, "tenant": tenant},
+                )
+                prepared.append((stored, ready.data))
+        except BaseException:
+            self._drop_references(tuple(stored for stored, _ in prepared))
+            raise
+        return prepared
 
     def _submit_lease(self, job: Job, now: float) -> Job:
         return job.with_changes(
@@ -247,75 +283,210 @@ class Relay:
             next_check_at=now + self.timing.submit_lease_s,
         )
 
-    def _drop_reference(self, key: str | None) -> None:
-        """Removes a reference image no job will use (best effort: the lifecycle rule catches what is left)."""
-        if key is None:
-            return
-        try:
-            self.s3.delete_object(Bucket=self.settings.results_bucket, Key=key)
-        except Exception:
-            from .obs import logger
+    def _drop_references(self, references: Sequence[StoredReference]) -> None:
+        """Removes reference inputs no job will use (best effort: the lifecycle rule catches what is left)."""
+        for stored in references:
+            try:
+                self.s3.delete_object(Bucket=self.settings.results_bucket, Key=stored.key)
+            except Exception:
+                from .obs import logger
 
-            logger.warning("could not delete an unused reference image", extra={"key": key})
+                logger.warning("could not delete an unused reference input", extra={"key": stored.key})
 
-    def _load_reference(self, job: Job) -> bytes | None:
-        """The job's prepared reference image from S3. None when it is gone for good (NoSuchKey); a transient
-        S3 error propagates."""
+    def _load_references(self, job: Job) -> list[tuple[StoredReference, bytes]] | None:
+        """The job's prepared references from S3. None when one is gone for good (NoSuchKey); a transient S3
+        error propagates."""
         from botocore.exceptions import ClientError
 
-        assert job.reference_key is not None
-        try:
-            response = self.s3.get_object(Bucket=self.settings.results_bucket, Key=job.reference_key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return None
-            raise
-        return bytes(response["Body"].read())
-
-    def submit(self, job: Job, reference: bytes | None = None) -> Job:
-        """Sends the job upstream. Only a refusal that cannot have been billed leaves it for another try.
-        An image-to-video job's reference comes from S3 unless the caller already holds it (the api does)."""
-        if job.reference_key is not None and reference is None:
-            from botocore.exceptions import BotoCoreError, ClientError
-
+        loaded: list[tuple[StoredReference, bytes]] = []
+        for stored in job.references:
             try:
-                reference = self._load_reference(job)
-            except (BotoCoreError, ClientError):
-                # Storage hiccup: nothing went upstream, so the poller may simply try again later.
-                return self.store.save(
-                    job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + self._poll_interval(job))
-                )
-            if reference is None:
+                response = self.s3.get_object(Bucket=self.settings.results_bucket, Key=stored.key)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                    return None
+                raise
+            loaded.append((stored, bytes(response["Body"].read())))
+        return loaded
+
+    def _references_for(
+        self, job: Job, given: Sequence[tuple[StoredReference, bytes]] | None
+    ) -> tuple[list[tuple[StoredReference, bytes]] | None, Job | None]:
+        """The references to send (from the caller or S3), or the job as it ends when they cannot be had:
+        rescheduled after a storage hiccup (nothing went upstream), failed when they are gone for good."""
+        if given is not None or not job.references:
+            return list(given or ()), None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            loaded = self._load_references(job)
+        except (BotoCoreError, ClientError):
+            return None, self.store.save(
+                job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + self._poll_interval(job))
+            )
+        if loaded is None:
+            return None, self.transition(
+                job,
+                "failed",
+                error_code="reference_missing",
+                error_message="A reference input of this job is no longer stored, so it was never sent "
+                "upstream. Create the video again.",
+            )
+        return loaded, None
+
+    def _adapter(self, job: Job) -> Adapter:
+        """The adapter of the account that took the job: polls and downloads go where the task is."""
+        adapters = self.adapters(job.family)
+        return next((a for a in adapters if a.account.name == job.upstream_account), adapters[0])
+
+    def submit(self, job: Job, references: Sequence[tuple[StoredReference, bytes]] | None = None) -> Job:
+        """Sends the job upstream, to each account in failover order while the refusals are ones that cannot
+        have been billed. Only such a refusal from every account leaves the job for another try."""
+        loaded, ended = self._references_for(job, references)
+        if ended is not None or loaded is None:
+            return ended or job
+        unavailable: UpstreamUnavailable | None = None
+        for adapter in self.adapters(job.family):
+            try:
+                result = adapter.submit(job, loaded)
+            except UpstreamUnavailable as exc:
+                unavailable = exc
+                continue
+            except UpstreamAmbiguous as exc:
                 return self.transition(
                     job,
                     "failed",
-                    error_code="reference_missing",
-                    error_message="The reference image of this job is no longer stored, so it was never sent "
-                    "upstream. Create the video again.",
+                    upstream_account=adapter.account.name,
+                    error_code="upstream_submit_unknown",
+                    error_message=f"{exc.message}; not resubmitted, since the upstream may have "
+                    "accepted (and billed) it. Create the video again if you want a new try.",
                 )
-        try:
-            result = self.adapters(job.family).submit(job, reference)
-        except UpstreamUnavailable as exc:
-            delay = max(self._poll_interval(job), exc.retry_after_s or 0.0)
-            return self.store.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay))
-        except UpstreamAmbiguous as exc:
+            except UpstreamRejected as exc:
+                return self.transition(job, "failed", error_code=exc.code, error_message=exc.message)
             return self.transition(
                 job,
-                "failed",
-                error_code="upstream_submit_unknown",
-                error_message=f"{exc.message}; not resubmitted, since the upstream may have "
-                "accepted (and billed) it. Create the video again if you want a new try.",
+                "running" if result.state == "in_progress" else "submitted",
+                upstream_task_id=result.task_id,
+                upstream_account=adapter.account.name,
+                submit_started_at=None,
+                progress=result.progress,
+                next_check_at=self.clock() + self._poll_interval(job),
             )
+        delay = max(self._poll_interval(job), (unavailable.retry_after_s if unavailable else None) or 0.0)
+        return self.store.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay))
+
+    # -- streamer -------------------------------------------------------------------------------------------
+
+    def _enqueue_stream(self, job: Job) -> None:
+        self.sqs.send_message(QueueUrl=self.settings.stream_queue_url, MessageBody=json.dumps({"video_id": job.id}))
+
+    def stream(self, video_id: str) -> str:
+        """Drives a streaming job (seed 000) from its one request to the download: holds the stream, writes
+        progress (the event throttle applies) and renews its lease as it reads, and hands the link to the
+        downloader. Safe to run twice: only the worker whose conditional write takes the lease streams."""
+        job = self.store.get_job(video_id)
+        if job is None or job.state != "accepted" or job.submit_started_at is not None or job.deleted_at:
+            return "skipped"
+        now = self.clock()
+        try:
+            job = self.store.save(
+                job,
+                job.with_changes(
+                    submit_started_at=now,
+                    submit_attempts=job.submit_attempts + 1,
+                    next_check_at=now + self.timing.stream_lease_s,
+                ),
+            )
+        except StaleJob:
+            return "skipped"
+        loaded, ended = self._references_for(job, None)
+        if ended is not None or loaded is None:
+            return ended.state if ended else "skipped"
+        unavailable: UpstreamUnavailable | None = None
+        for adapter in self.adapters(job.family):
+            try:
+                return self._follow(job, cast(StreamingAdapter, adapter), loaded)
+            except UpstreamUnavailable as exc:
+                unavailable = exc  # refused before anything started: the next account may take it
+            except StaleJob:
+                return "stale"  # deleted, or declared lost by the poller, while streaming: stop reading
+        delay = max(self._poll_interval(job), (unavailable.retry_after_s if unavailable else None) or 0.0)
+        self.store.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay))
+        return "retry"
+
+    def _follow(self, job: Job, adapter: StreamingAdapter, references: list[tuple[StoredReference, bytes]]) -> str:
+        """Reads one stream to its end. Raises UpstreamUnavailable only before the upstream accepted anything."""
+        lease_s = self.timing.stream_lease_s
+        last_write = self.clock()
+        started = False
+        try:
+            for update in adapter.stream(job, references):
+                now = self.clock()
+                if not started:
+                    started = True
+                    job = self.transition(
+                        job,
+                        "running",
+                        upstream_task_id=update.task_id or f"stream-{job.id}",
+                        upstream_account=adapter.account.name,
+                        submit_started_at=None,
+                        progress=0,
+                        next_check_at=now + lease_s,
+                    )
+                    last_write = now
+                if update.content_url is not None or update.failed is not None:
+                    return self._finish_stream(job, update)
+                progress = update.progress if update.progress is not None else job.progress
+                moved = progress > job.progress and now - last_write >= PROGRESS_EVENT_EVERY_S
+                if moved or now - last_write >= lease_s / 3:
+                    job = self.transition(
+                        job, "running", progress=max(progress, job.progress), next_check_at=now + lease_s
+                    )
+                    last_write = now
+        except UpstreamAmbiguous as exc:
+            self.transition(
+                job,
+                "failed",
+                upstream_account=adapter.account.name,
+                error_code="upstream_stream_interrupted",
+                error_message=f"{exc.message}; not resubmitted, since the upstream may already have billed it. "
+                "Create the video again for a new try.",
+            )
+            return "interrupted"
         except UpstreamRejected as exc:
-            return self.transition(job, "failed", error_code=exc.code, error_message=exc.message)
-        return self.transition(
+            self.transition(job, "failed", error_code=exc.code, error_message=exc.message)
+            return "failed"
+        self.transition(
             job,
-            "running" if result.state == "in_progress" else "submitted",
-            upstream_task_id=result.task_id,
-            submit_started_at=None,
-            progress=result.progress,
-            next_check_at=self.clock() + self._poll_interval(job),
+            "failed",
+            error_code="upstream_stream_interrupted",
+            error_message="The stream ended without a video link; not resubmitted, since the upstream may "
+            "already have billed it.",
         )
+        return "interrupted"
+
+    def _finish_stream(self, job: Job, update: StreamUpdate) -> str:
+        usage = dict(update.usage or {})
+        if update.failed is not None:
+            self.transition(
+                job,
+                "failed",
+                usage=usage,
+                error_code="upstream_failed",
+                error_message=f"The upstream failed to generate the video: {update.failed}",
+            )
+            return "failed"
+        job = self.transition(
+            job,
+            "downloading",
+            result_url=update.content_url,
+            usage=usage,
+            progress=max(job.progress, 99),
+            download_attempts=1,
+            next_check_at=self.clock() + self.timing.download_lease_s,
+        )
+        self._enqueue_download(job)
+        return "downloading"
 
     def get(self, tenant: str, video_id: str) -> Job:
         job = self.store.get_job(video_id) if video_id.startswith("video_") else None
@@ -366,8 +537,8 @@ class Relay:
                 job = self.get(tenant, video_id)
         if job.output is not None:
             self.s3.delete_object(Bucket=job.output.bucket, Key=job.output.key)
-        if job.reference_key is not None:
-            self.s3.delete_object(Bucket=self.settings.results_bucket, Key=job.reference_key)
+        for stored in job.references:
+            self.s3.delete_object(Bucket=self.settings.results_bucket, Key=stored.key)
         return job
 
     def content_url(self, tenant: str, video_id: str, variant: str) -> str:
@@ -482,6 +653,21 @@ class Relay:
             # The api that created it is normally submitting right now.
             self.store.reschedule(job, job.created_at + self.timing.submit_grace_s)
             return "submit_pending"
+        if now - job.created_at > self.timing.max_job_age_s:
+            self.transition(
+                job,
+                "failed",
+                error_code="upstream_unavailable",
+                error_message="No upstream account took the video in time; it was never sent.",
+            )
+            return "timeout"
+        spec = get_model(job.model)
+        if spec is not None and spec.streaming:
+            # Its stream message was lost, or the last try was refused: hand it to the streamer again (only the
+            # streamer that takes the lease reads, so a duplicate message is harmless).
+            self.store.reschedule(job, now + max(self.timing.stream_lease_s, self._poll_interval(job)))
+            self._enqueue_stream(job)
+            return "stream_resent"
         claimed = self.store.save(job, self._submit_lease(job, now))
         self.submit(claimed)
         return "submitted"
@@ -506,8 +692,19 @@ class Relay:
         return "download_resent"
 
     def _poll(self, job: Job, now: float) -> str:
+        spec = get_model(job.model)
+        if spec is not None and spec.streaming:
+            # Nothing to poll: the streamer renews the lease while it reads, so a due job lost its worker.
+            self.transition(
+                job,
+                "failed",
+                error_code="upstream_stream_interrupted",
+                error_message="The stream stopped before the video link arrived (its worker ended); not "
+                "resubmitted, since the upstream may already have billed it.",
+            )
+            return "stream_lost"
         try:
-            result = self.adapters(job.family).poll(job)
+            result = self._adapter(job).poll(job)
         except UpstreamResultGone as exc:
             self.transition(
                 job,
@@ -544,6 +741,7 @@ class Relay:
             job,
             "downloading",
             progress=max(job.progress, 99),
+            result_url=result.content_url,
             download_attempts=1,
             next_check_at=now + self.timing.download_lease_s,
         )
@@ -571,19 +769,32 @@ class Relay:
         job = self.store.get_job(video_id)
         if job is None or job.state != "downloading":
             return "skipped"
-        request = self.adapters(job.family).content_request(job)
+        request = self._adapter(job).content_request(job)
         key = f"videos/{job.tenant}/{job.id}.mp4"
+        spec = get_model(job.model)
+        not_ready_retries = spec.content_not_ready_retries if spec else 0
         try:
-            result = stream_url_to_s3(
-                http_client(),
-                request.method,
-                request.url,
-                headers=request.headers,
-                s3_client=self.s3,
-                bucket=self.settings.results_bucket,
-                key=key,
-                metadata={"video-id": job.id, "tenant": job.tenant},
-            )
+            for attempt in range(not_ready_retries + 1):
+                try:
+                    result = stream_url_to_s3(
+                        http_client(),
+                        request.method,
+                        request.url,
+                        headers=request.headers,
+                        s3_client=self.s3,
+                        bucket=self.settings.results_bucket,
+                        key=key,
+                        metadata={"video-id": job.id, "tenant": job.tenant},
+                    )
+                    break
+                except TransferError as exc:
+                    # Seed 003: Veo's /content answers 400 for a few seconds after `completed`; that is a wait,
+                    # not a failure. Past the retries the message comes back through SQS.
+                    if getattr(exc, "status", None) != 400 or not not_ready_retries:
+                        raise
+                    if attempt == not_ready_retries:
+                        raise TransferError(f"the content was still not ready after {attempt + 1} tries") from exc
+                    time.sleep(self.timing.content_retry_delay_s)
         except TransferError as exc:
             status = getattr(exc, "status", None)
             if status == 404:

@@ -21,7 +21,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from .errors import Conflict, PaymentRequired, StaleJob
-from .jobs import TERMINAL, Job, Output
+from .jobs import TERMINAL, Job, Output, StoredReference
 
 IDEMPOTENCY_TTL_S = 24 * 3600
 
@@ -88,6 +88,7 @@ class JobStore:
     def job_item(self, job: Job) -> dict[str, Any]:
         fields = asdict(job)
         fields["webhook_events"] = list(job.webhook_events)
+        fields["references"] = [asdict(r) for r in job.references]
         item: dict[str, Any] = {**_job_key(job.id), **{k: v for k, v in fields.items() if v is not None}}
         item.pop("next_check_at", None)
         item.pop("inflight_shard", None)
@@ -135,8 +136,11 @@ class JobStore:
             cost_usd=float(data.get("cost_usd", 0.0)),
             price_rule=dict(data.get("price_rule", {})),
             idempotency_key=data.get("idempotency_key"),
-            reference_key=data.get("reference_key"),
-            reference_content_type=data.get("reference_content_type"),
+            options={str(k): str(v) for k, v in data.get("options", {}).items()},
+            references=tuple(StoredReference(**r) for r in data.get("references", ())),
+            upstream_account=data.get("upstream_account"),
+            result_url=data.get("result_url"),
+            usage={str(k): int(v) for k, v in data.get("usage", {}).items()},
             last_event_id=data.get("last_event_id"),
             last_event_type=data.get("last_event_type"),
             event_published=bool(data.get("event_published", True)),

@@ -137,8 +137,12 @@ class LocalStack:
         upstream_key = os.environ.get("VIDRELAY_LOCAL_UPSTREAM_KEY") or "sk-sim-" + secrets.token_hex(12)
         env.update(
             {
-                "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": self.simulator.url,
-                "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": upstream_key,
+                # The simulator speaks all three dialects; each family gets its own account, as in the cloud.
+                **{
+                    f"VIDRELAY_UPSTREAM_{family}_{name}": value
+                    for family in ("VIDEOS", "GENERATIONS", "CHAT")
+                    for name, value in (("BASE_URL", self.simulator.url), ("API_KEY", upstream_key))
+                },
                 "VIDRELAY_ALLOW_LOOPBACK_URLS": "false" if opts.strict_urls else "true",
                 "VIDRELAY_POLL_INTERVAL_SCALE": str(opts.poll_interval_scale),
                 "VIDRELAY_WEBHOOK_RETRY_SCALE": str(opts.webhook_retry_scale),
@@ -148,6 +152,8 @@ class LocalStack:
                 "VIDRELAY_SUBMIT_GRACE_S": "2",
                 "VIDRELAY_DOWNLOAD_LEASE_S": "30",
                 "VIDRELAY_OUTBOX_GRACE_S": "2",
+                "VIDRELAY_STREAM_LEASE_S": "20",
+                "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 **opts.extra_env,

@@ -1,24 +1,49 @@
-"""What every upstream adapter offers. Nothing above the adapters knows an upstream's dialect."""
+"""What every upstream adapter offers, the upstream accounts, and the HTTP error rules all dialects share.
+Nothing above the adapters knows an upstream's dialect."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from ..jobs import Job
+import httpx
+
+from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamUnavailable
+from ..jobs import Job, StoredReference
 
 UpstreamState = Literal["queued", "in_progress", "completed", "failed"]
+
+# Every dialect's status words, normalised (SPEC §2). Seed 001's `succeeded` is not yet downloadable: only
+# `completed` carries the video_url.
+STATUS: dict[str, UpstreamState] = {
+    "queued": "queued",
+    "pending": "queued",
+    "in_progress": "in_progress",
+    "running": "in_progress",
+    "succeeded": "in_progress",
+    "completed": "completed",
+    "failed": "failed",
+}
+
+SUBMIT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=5.0)
+POLL_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
+
+References = Sequence[tuple[StoredReference, bytes]]
 
 
 @dataclass(frozen=True)
 class Account:
-    """One upstream account. `repr` hides the key so it can never reach a log line by accident."""
+    """One upstream account. `repr` hides the key so it can never reach a log line by accident; `name` is what
+    a job records (never the key)."""
 
     family: str
     base_url: str
     api_key: str = field(repr=False)
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +60,8 @@ class PollResult:
     raw_status: str
     error_code: str | None = None
     error_message: str | None = None
+    # Where the MP4 is, when the upstream hands out a link (seed 001's `video_url`): never fetched with our key.
+    content_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +73,24 @@ class ContentRequest:
     headers: dict[str, str] = field(repr=False)
 
 
+@dataclass(frozen=True)
+class StreamUpdate:
+    """What a streaming upstream said so far: its task id once known, progress, and at the end the link (or a
+    failure) and the token usage."""
+
+    task_id: str | None = None
+    progress: int | None = None
+    content_url: str | None = None
+    failed: str | None = None
+    usage: dict[str, int] | None = None
+
+
 class Adapter(Protocol):
-    def submit(self, job: Job, reference: bytes | None = None) -> SubmitResult:
-        """Sends the job. `reference` is the prepared image of an image-to-video job (its content type is
-        `job.reference_content_type`); the relay reads it from S3, so adapters never touch storage."""
+    account: Account
+
+    def submit(self, job: Job, references: References = ()) -> SubmitResult:
+        """Sends the job. `references` are the prepared inputs with their bytes, in upload order; the relay reads
+        them from S3, so adapters never touch storage."""
         ...
 
     def poll(self, job: Job) -> PollResult: ...
@@ -57,7 +98,17 @@ class Adapter(Protocol):
     def content_request(self, job: Job) -> ContentRequest: ...
 
 
-@lru_cache(maxsize=8)
+class StreamingAdapter(Adapter, Protocol):
+    def stream(self, job: Job, references: References = ()) -> Iterator[StreamUpdate]:
+        """Opens the generation stream and yields what it says until it ends. Raises UpstreamUnavailable when
+        refused before anything could have been accepted, UpstreamAmbiguous when cut after it was."""
+        ...
+
+
+# -- accounts ---------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
 def _ssm_parameter(name: str) -> str:
     import boto3
 
@@ -65,18 +116,169 @@ def _ssm_parameter(name: str) -> str:
     return str(response["Parameter"]["Value"])
 
 
-def account_for(family: str, env: dict[str, str] | None = None) -> Account:
-    """The family's account: base URL from the environment; the key from the environment locally, or from the
-    SSM SecureString parameter the template names in the cloud (read once per container)."""
+@lru_cache(maxsize=16)
+def _secret(secret_id: str) -> str:
+    import boto3
+
+    response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
+    return str(response["SecretString"])
+
+
+def _key_of(entry: dict[str, str], where: str) -> str:
+    """An account's key: given directly (local), or the name of an SSM SecureString parameter or a Secrets
+    Manager secret holding it (cloud; read once per container)."""
+    if entry.get("api_key"):
+        return entry["api_key"]
+    if entry.get("api_key_parameter"):
+        return _ssm_parameter(entry["api_key_parameter"])
+    if entry.get("api_key_secret"):
+        return _secret(entry["api_key_secret"])
+    raise RuntimeError(f"{where}: no api_key, api_key_parameter or api_key_secret")
+
+
+def accounts_for(family: str, env: dict[str, str] | None = None) -> list[Account]:
+    """The family's accounts in failover order. The first comes from `VIDRELAY_UPSTREAM_<FAMILY>_BASE_URL` and
+    `..._API_KEY` / `..._API_KEY_PARAMETER` / `..._API_KEY_SECRET`; more follow from `..._ACCOUNTS` (a JSON list
+    of `{"name", "base_url", "api_key" | "api_key_parameter" | "api_key_secret"}`) or from the Secrets Manager
+    secret named by `VIDRELAY_UPSTREAM_ACCOUNTS_SECRET` (a JSON object of such lists by family)."""
     env = dict(os.environ if env is None else env)
     prefix = f"VIDRELAY_UPSTREAM_{family.upper()}_"
-    base_url = env.get(prefix + "BASE_URL", "").rstrip("/")
-    if not base_url:
-        raise RuntimeError(f"{prefix}BASE_URL is not set")
-    key = env.get(prefix + "API_KEY")
-    if not key:
-        parameter = env.get(prefix + "API_KEY_PARAMETER")
-        if not parameter:
-            raise RuntimeError(f"neither {prefix}API_KEY nor {prefix}API_KEY_PARAMETER is set")
-        key = _ssm_parameter(parameter)
-    return Account(family=family, base_url=base_url, api_key=key)
+    entries: list[dict[str, str]] = []
+    base_url = env.get(prefix + "BASE_URL", "").strip()
+    if base_url:
+        entries.append(
+            {
+                "name": env.get(prefix + "ACCOUNT_NAME") or f"{family}-1",
+                "base_url": base_url,
+                "api_key": env.get(prefix + "API_KEY", ""),
+                "api_key_parameter": env.get(prefix + "API_KEY_PARAMETER", ""),
+                "api_key_secret": env.get(prefix + "API_KEY_SECRET", ""),
+            }
+        )
+    extra = env.get(prefix + "ACCOUNTS", "").strip()
+    if extra:
+        entries.extend(_entries(json.loads(extra), prefix + "ACCOUNTS"))
+    secret_id = env.get("VIDRELAY_UPSTREAM_ACCOUNTS_SECRET", "").strip()
+    if secret_id:
+        by_family = json.loads(_secret(secret_id))
+        if isinstance(by_family, dict):
+            entries.extend(_entries(by_family.get(family, []), "VIDRELAY_UPSTREAM_ACCOUNTS_SECRET"))
+    if not entries:
+        raise RuntimeError(f"no upstream account for {family}: set {prefix}BASE_URL")
+    accounts: list[Account] = []
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("name") or f"{family}-{number}"
+        accounts.append(
+            Account(
+                family=family,
+                base_url=entry["base_url"].rstrip("/"),
+                api_key=_key_of(entry, f"{family} account {name}"),
+                name=name,
+            )
+        )
+    return accounts
+
+
+def _entries(value: Any, where: str) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not all(isinstance(e, dict) and e.get("base_url") for e in value):
+        raise RuntimeError(f"{where} must be a JSON list of objects with base_url and a key")
+    return [{str(k): str(v) for k, v in e.items()} for e in value]
+
+
+def account_for(family: str, env: dict[str, str] | None = None) -> Account:
+    """The family's first account."""
+    return accounts_for(family, env)[0]
+
+
+# -- HTTP rules shared by the dialects ------------------------------------------------------------------------
+
+
+def send_submit(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
+    """POSTs a submit. A failure to connect is safe to retry; anything after the body may have been sent is not."""
+    try:
+        return client.post(url, timeout=SUBMIT_TIMEOUT, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise UpstreamUnavailable(f"upstream unreachable: {type(exc).__name__}", code="upstream_unavailable") from None
+    except httpx.TransportError as exc:
+        # The body may have been sent (a timeout or a reset while waiting for the answer): the upstream may
+        # have created and will bill the task. Never resubmit blindly.
+        raise UpstreamAmbiguous(
+            f"no answer from the upstream after the request was sent ({type(exc).__name__})",
+            code="upstream_submit_unknown",
+        ) from None
+
+
+def check_submit_answer(response: httpx.Response, data: dict[str, Any], task_id: Any) -> None:
+    """Raises for a refused submit: 429 and 5xx without a task id cannot have been billed (retry, or fail over
+    to the next account); a 5xx that names a task may have; any other 4xx is the request's own fault."""
+    if response.status_code == 429:
+        raise UpstreamUnavailable(
+            "upstream rate limit", code="upstream_rate_limited", status=429, retry_after_s=retry_after(response)
+        )
+    if response.status_code >= 500:
+        if isinstance(task_id, str) and task_id:
+            raise UpstreamAmbiguous(
+                "upstream error after creating the task", code="upstream_submit_unknown", status=response.status_code
+            )
+        raise UpstreamUnavailable(
+            f"upstream answered {response.status_code}",
+            code="upstream_unavailable",
+            status=response.status_code,
+            retry_after_s=retry_after(response),
+        )
+    if response.status_code >= 400:
+        raise UpstreamRejected(error_message(data, response), code="upstream_rejected", status=response.status_code)
+
+
+def check_poll_answer(response: httpx.Response) -> None:
+    if response.status_code == 429 or response.status_code >= 500:
+        raise UpstreamUnavailable(
+            f"poll answered {response.status_code}",
+            code="upstream_unavailable",
+            status=response.status_code,
+            retry_after_s=retry_after(response),
+        )
+
+
+def json_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def progress_of(data: dict[str, Any]) -> int:
+    try:
+        return max(0, min(100, int(data.get("progress") or 0)))
+    except (TypeError, ValueError):
+        return 0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def error_message(data: dict[str, Any], response: httpx.Response) -> str:
+    error = data.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return f"upstream refused the job: {error['message']}"
+    if isinstance(error, str) and error:
+        return f"upstream refused the job: {error}"
+    return f"upstream refused the job (HTTP {response.status_code})"
+
+
+def upstream_error(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(code, message) of a failed task's `error`, which may be absent (seed 002: "not always present")."""
+    error = data.get("error") if isinstance(data.get("error"), dict) else None
+    if not error:
+        return None, None
+    return (str(error["code"]) if error.get("code") else None, str(error["message"]) if error.get("message") else None)
+
+
+def bearer(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.api_key}"}

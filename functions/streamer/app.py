@@ -1,0 +1,31 @@
+"""streamer function: holds a streaming job's one upstream request (seed 000, up to 15 minutes), writes its
+progress, and hands the video link to the downloader (SQS, one message per video)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from vidrelay_core.obs import logger, metrics
+from vidrelay_core.runtime import relay
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> str:
+    video_id = json.loads(record.body)["video_id"]
+    logger.append_keys(video_id=video_id)
+    # A stream is never retried by raising: once it started it may be billed, so every outcome is final here
+    # except a refusal before the start, which the relay leaves for the poller to hand back.
+    outcome = relay().stream(video_id)
+    logger.info("stream finished", extra={"outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
