@@ -21,6 +21,7 @@ from vidrelay_core.schemas import (
     DeliveryList,
     ErrorResponse,
     ModelList,
+    Upload,
     UsageReport,
     Video,
     VideoDeleted,
@@ -229,6 +230,15 @@ def rotate_secret(endpoint_id: str) -> dict[str, Any]:
 )
 def test_endpoint(endpoint_id: str) -> dict[str, Any]:
     return notifier().test_endpoint(_tenant(), endpoint_id)
+
+
+@app.post(
+    "/v1/uploads",
+    summary="Upload a large reference file",
+    responses={200: _json(Upload, "A presigned PUT URL and the s3:// URI to reference the file by"), **ERRORS},
+)
+def create_upload() -> dict[str, Any]:
+    return relay().create_upload(_tenant(), _json_body())
 
 
 @app.get(

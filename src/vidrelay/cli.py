@@ -38,7 +38,21 @@ def main(argv: list[str] | None = None) -> int:
     submit.add_argument("--prompt", required=True)
     submit.add_argument("--seconds")
     submit.add_argument("--size")
-    submit.add_argument("--image", type=Path)
+    submit.add_argument("--image", type=Path, help="an input_reference image (image-to-video)")
+    submit.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an upstream field under its seed name, e.g. duration=8, resolution=1080p, aspect_ratio=9:16",
+    )
+    submit.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        metavar="FIELD=PATH",
+        help="a reference file, e.g. files=cat.png (repeat: upload order is @IMG_n order), first_frame_image=a.jpg",
+    )
     submit.add_argument("--webhook-url")
     submit.add_argument("--wait", action="store_true", help="show progress and download the MP4")
     submit.add_argument("--out", type=Path, default=Path("out"))
@@ -105,6 +119,13 @@ def _simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(item: str, option: str) -> tuple[str, str]:
+    name, sep, value = item.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"{option} takes NAME=VALUE, got {item!r}")
+    return name, value
+
+
 def _submit(args: argparse.Namespace) -> int:
     from vidrelay.client import ApiError, Client, Endpoint
 
@@ -117,6 +138,8 @@ def _submit(args: argparse.Namespace) -> int:
             size=args.size,
             image=args.image,
             webhook_url=args.webhook_url,
+            extra=dict(_pair(item, "--field") for item in args.field),
+            files=[(name, Path(path)) for name, path in (_pair(item, "--file") for item in args.file)],
         )
     except ApiError as exc:
         print(f"error: {exc}", file=sys.stderr)

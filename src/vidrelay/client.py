@@ -74,8 +74,13 @@ class Client:
         metadata: dict[str, str] | None = None,
         image: Path | None = None,
         idempotency_key: str | None = None,
+        extra: dict[str, Any] | None = None,
+        files: list[tuple[str, Path]] | None = None,
     ) -> dict[str, Any]:
-        fields: dict[str, Any] = {"model": model, "prompt": prompt}
+        """Creates a video. `extra` holds upstream-specific fields under their seed names (`duration`,
+        `resolution`, `aspect_ratio`, ...); `files` are reference files as (field, path) in upload order (the
+        `image` shorthand is one `input_reference`)."""
+        fields: dict[str, Any] = {"model": model, "prompt": prompt, **(extra or {})}
         if seconds:
             fields["seconds"] = seconds
         if size:
@@ -85,11 +90,11 @@ class Client:
         if metadata:
             fields["metadata"] = metadata
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        if image is not None:
-            form = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in fields.items()}
-            with image.open("rb") as handle:
-                files = {"input_reference": (image.name, handle.read())}
-            return dict(self._check(self._http.post("/videos", data=form, files=files, headers=headers)))
+        uploads = list(files or []) + ([("input_reference", image)] if image is not None else [])
+        if uploads:
+            form = {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in fields.items()}
+            parts = [(name, (path.name, path.read_bytes())) for name, path in uploads]
+            return dict(self._check(self._http.post("/videos", data=form, files=parts, headers=headers)))
         return dict(self._check(self._http.post("/videos", json=fields, headers=headers)))
 
     def retrieve(self, video_id: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""`make demo`: start the local stack, run sora-2 text- and image-to-video jobs through it, receive and verify
-their webhooks, save the MP4s.
+"""`make demo`: start the local stack, run one job of every seed family through it (sora-2 text- and
+image-to-video, Veo 3.1, Seedance 2.0 with two references, the streaming sora_video2), receive and verify their
+webhooks, save the MP4s.
 
 Everything it starts it stops; it exits 0 only if the video arrived, is a real MP4 of the asked size and length,
 and the signed `video.completed` webhook verified.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import queue
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ class DemoJob:
     prompt: str
     seconds: str
     size: str
-    image_size: tuple[int, int] | None = None  # image-to-video: a reference of this size, fitted by the relay
+    # Reference images to upload, as (field, width x height), in upload order; fitted or checked by the relay.
+    images: tuple[tuple[str, tuple[int, int]], ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 JOBS = (
@@ -37,6 +40,7 @@ JOBS = (
         "A golden retriever running on the beach at sunset, cinematic, golden hour",
         "4",
         "1280x720",
+        extra={"seconds": "4", "size": "1280x720"},
     ),
     DemoJob(
         "sora-2 image-to-video",
@@ -44,7 +48,34 @@ JOBS = (
         "Animate this scene: gentle waves lapping, leaves swaying, cinematic camera push-in",
         "4",
         "1280x720",
-        image_size=(1600, 1200),  # 4:3, so the relay crops it to the 16:9 size sora-2 requires
+        # 4:3, so the relay crops it to the 16:9 size sora-2 requires.
+        images=(("input_reference", (1600, 1200)),),
+        extra={"seconds": "4", "size": "1280x720"},
+    ),
+    DemoJob(
+        "veo-3.1-fast image-to-video",
+        "veo-3.1-fast-generate-preview",
+        "Camera slowly rises from the base of the lighthouse to the top, dusk lighting, waves lapping the rocks",
+        "4",
+        "1280x720",
+        images=(("input_reference", (1280, 720)),),
+        extra={"duration": "4", "resolution": "720p", "aspectRatio": "16:9", "seed": "20260521"},
+    ),
+    DemoJob(
+        "seedance-2.0 with two references",
+        "seedance-2.0",
+        "@IMG_1 and @IMG_2 walking together on a beach at sunrise",
+        "5",
+        "1280x720",
+        images=(("files", (1280, 720)), ("files", (960, 960))),
+        extra={"duration": "5", "aspect_ratio": "16:9"},
+    ),
+    DemoJob(
+        "sora_video2 (streaming)",
+        "sora_video2",
+        "A paper boat drifting down a rainy street, vertical video",
+        "10",
+        "704x1280",
     ),
 )
 
@@ -97,13 +128,15 @@ def run(out_dir: Path = Path("out")) -> int:
     try:
         client = Client(Endpoint(info["api_url"], info["api_key"]))
         for job in JOBS:
-            image = reference_image(out_dir / "reference.jpg", job.image_size) if job.image_size else None
+            files = [
+                (name, reference_image(out_dir / "references" / f"{job.model}-{number}.jpg", size))
+                for number, (name, size) in enumerate(job.images, start=1)
+            ]
             video = client.create(
                 model=job.model,
                 prompt=job.prompt,
-                seconds=job.seconds,
-                size=job.size,
-                image=image,
+                extra=job.extra,
+                files=files,
                 webhook_url=receiver.url,
                 metadata={"demo": job.label},
             )

@@ -42,6 +42,7 @@ EXPECTED_ROUTES = {
     ("GET", "/docs"),
     ("GET", "/v1/videos/{video_id}/deliveries"),
     ("GET", "/v1/usage"),
+    ("POST", "/v1/uploads"),
     ("POST", "/v1/videos/{video_id}/deliveries/{delivery_id}/redeliver"),
     ("POST", "/v1/webhook_endpoints"),
     ("GET", "/v1/webhook_endpoints"),

@@ -14,6 +14,12 @@ class Settings(BaseModel):
     events_topic_arn: str = Field(min_length=1)
     download_queue_url: str = ""
     stream_queue_url: str = ""
+    # Where S3-triggered jobs come from; a reference may also name an object under the tenant's inbox/ there.
+    intake_bucket: str = ""
+    # POST /v1/uploads: the largest file a presigned PUT may carry (Seedance takes 50 MB videos), and how long
+    # the URL is valid.
+    max_upload_bytes: int = 50 * 1024 * 1024
+    upload_url_ttl_s: int = 900
     webhook_queue_url: str = ""
     webhook_dlq_url: str = ""
     retention_days: int = 30
@@ -42,6 +48,7 @@ class Settings(BaseModel):
             events_topic_arn=get("EVENTS_TOPIC_ARN"),
             download_queue_url=get("DOWNLOAD_QUEUE_URL"),
             stream_queue_url=get("STREAM_QUEUE_URL"),
+            intake_bucket=get("INTAKE_BUCKET"),
             webhook_queue_url=get("WEBHOOK_QUEUE_URL"),
             webhook_dlq_url=get("WEBHOOK_DLQ_URL"),
             retention_days=int(get("RETENTION_DAYS", "30")),

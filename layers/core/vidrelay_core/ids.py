@@ -10,6 +10,10 @@ def new_video_id() -> str:
     return "video_" + secrets.token_hex(16)
 
 
+def new_upload_id() -> str:
+    return "upload_" + secrets.token_hex(12)
+
+
 def new_endpoint_id() -> str:
     return "we_" + secrets.token_hex(12)
 

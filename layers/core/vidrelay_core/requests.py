@@ -413,6 +413,20 @@ def _url_reference(entry: Any, param: str, rule: ReferenceRule, fit: str, allow_
     where = f"{param}.{key}"
     if not isinstance(url, str) or not url.strip():
         raise InvalidRequest(where, url, f"an https URL of a {formats} file")
+    if url.startswith("s3://"):
+        # Whose object it is (the tenant's intake prefix or its uploads) is checked when the job is created.
+        bucket, _, object_key = url[5:].partition("/")
+        if not bucket or not object_key or object_key.endswith("/"):
+            raise InvalidRequest(where, url, "s3://<bucket>/<key> of one object")
+    else:
+        _check_public_url(where, url, allow_loopback)
+    url = url.strip()
+    if key == "video_url":
+        return ReferenceInput(fit=fit, field=rule.field, video_url=url)
+    return ReferenceInput(fit=fit, field=rule.field, image_url=url)
+
+
+def _check_public_url(where: str, url: str, allow_loopback: bool) -> None:
     try:
         check_url(url, allow_loopback=allow_loopback)
     except UrlRejected as exc:
@@ -422,10 +436,6 @@ def _url_reference(entry: Any, param: str, rule: ReferenceRule, fit: str, allow_
             message=f"Invalid value for '{where}': {_show(url)} was given, but the URL {exc}.",
             code="invalid_url",
         ) from None
-    url = url.strip()
-    if key == "video_url":
-        return ReferenceInput(fit=fit, field=rule.field, video_url=url)
-    return ReferenceInput(fit=fit, field=rule.field, image_url=url)
 
 
 def _prompt_references(prompt: str, references: tuple[ReferenceInput, ...]) -> None:

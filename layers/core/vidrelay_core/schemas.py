@@ -235,6 +235,19 @@ class WebhookTestResult(_Strict):
     error: str | None
 
 
+class Upload(_Strict):
+    id: str = Field(examples=["upload_5f1c0a9e2b7d4c6a8e3f1b2d"])
+    object: Literal["upload"]
+    filename: str
+    content_type: str
+    bytes: int
+    method: Literal["PUT"]
+    upload_url: str = Field(description="Presigned S3 PUT URL, valid for expires_at; send exactly `headers`")
+    headers: dict[str, str]
+    s3_uri: str = Field(description='Reference the file with {"image_url": s3_uri} or {"video_url": s3_uri}')
+    expires_at: int
+
+
 class UsageRow(_Strict):
     day: str = Field(examples=["2026-11-24"])
     model: str

@@ -35,7 +35,7 @@ from .errors import (
 )
 from .events import EventPublisher, envelope
 from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, State, StoredReference
-from .requests import CreateRequest
+from .requests import CreateRequest, ReferenceInput
 from .store import IdempotentReplay, JobStore
 from .upstream import Adapter, StreamingAdapter, adapters_for, http_client
 from .upstream.base import StreamUpdate
@@ -243,9 +243,10 @@ class Relay:
 
         prepared: list[tuple[StoredReference, bytes]] = []
         try:
-            for number, reference in enumerate(request.references, start=1):
-                rule = spec.reference(reference.field)
+            for number, given in enumerate(request.references, start=1):
+                rule = spec.reference(given.field)
                 assert rule is not None  # validated by parse_create
+                reference = self._read_s3_reference(tenant, given, rule.max_bytes)
                 ready = prepare_reference(
                     reference,
                     size=request.size,
@@ -275,6 +276,93 @@ class Relay:
             self._drop_references(tuple(stored for stored, _ in prepared))
             raise
         return prepared
+
+    def _read_s3_reference(self, tenant: str, reference: ReferenceInput, max_bytes: int) -> ReferenceInput:
+        """An `s3://` reference becomes the object's bytes, if the object is the tenant's own: an upload made with
+        POST /v1/uploads, or a file under its inbox/ in the intake bucket. Anything else is a 400, whether it
+        exists or not (another tenant's object must not be probed)."""
+        url = reference.url
+        if url is None or not url.startswith("s3://"):
+            return reference
+        param = f"{reference.field}.{'video_url' if reference.video_url else 'image_url'}"
+        bucket, _, key = url[5:].partition("/")
+        own = (bucket == self.settings.results_bucket and key.startswith(f"uploads/{tenant}/")) or (
+            bool(self.settings.intake_bucket)
+            and bucket == self.settings.intake_bucket
+            and key.startswith(f"inbox/{tenant}/")
+        )
+        allowed = f"an upload from POST /v1/uploads (s3://{self.settings.results_bucket}/uploads/{tenant}/...)"
+        if self.settings.intake_bucket:
+            allowed += f" or s3://{self.settings.intake_bucket}/inbox/{tenant}/..."
+        if not own:
+            raise InvalidRequest(param, url, allowed, code="invalid_s3_uri")
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+            if int(head["ContentLength"]) > max_bytes:
+                raise InvalidRequest(
+                    param,
+                    url,
+                    message=f"The object {url} is {head['ContentLength']} bytes; at most {max_bytes} are accepted.",
+                    code="file_too_large",
+                )
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise InvalidRequest(
+                    param, url, message=f"No object at {url}: upload it first.", code="object_not_found"
+                ) from None
+            raise
+        content_type = head.get("ContentType")
+        return ReferenceInput(fit=reference.fit, data=bytes(body), content_type=content_type, field=reference.field)
+
+    def create_upload(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A presigned PUT for a reference file too big for API Gateway's inline body (about 6 MB). The URL is
+        signed for exactly the declared size and type, so S3 itself refuses anything else."""
+        filename = body.get("filename")
+        if not isinstance(filename, str) or not 1 <= len(filename) <= 200:
+            raise InvalidRequest("filename", filename, "the file's name, 1 to 200 characters")
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename).lstrip(".") or "file"
+        content_type = body.get("content_type")
+        allowed_types = ("image/jpeg", "image/png", "image/webp", "video/mp4")
+        if content_type not in allowed_types:
+            raise InvalidRequest("content_type", content_type, ", ".join(allowed_types))
+        size = body.get("bytes")
+        limit = self.settings.max_upload_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
+            raise InvalidRequest("bytes", size, f"the file's size in bytes, an integer from 1 to {limit}")
+        unknown = sorted(set(body) - {"filename", "content_type", "bytes"})
+        if unknown:
+            raise InvalidRequest(
+                unknown[0], body[unknown[0]], "only filename, content_type and bytes", code="unknown_parameter"
+            )
+        upload_id = ids.new_upload_id()
+        key = f"uploads/{tenant}/{upload_id}/{safe}"
+        ttl = self.settings.upload_url_ttl_s
+        url = self.s3.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.settings.results_bucket,
+                "Key": key,
+                "ContentType": content_type,
+                "ContentLength": size,
+            },
+            ExpiresIn=ttl,
+        )
+        return {
+            "id": upload_id,
+            "object": "upload",
+            "filename": filename,
+            "content_type": content_type,
+            "bytes": size,
+            "method": "PUT",
+            "upload_url": str(url),
+            # A presigned PUT is valid only with exactly the headers it was signed with.
+            "headers": {"Content-Type": content_type},
+            "s3_uri": f"s3://{self.settings.results_bucket}/{key}",
+            "expires_at": int(self.clock() + ttl),
+        }
 
     def _submit_lease(self, job: Job, now: float) -> Job:
         return job.with_changes(
