@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 PROGRESS_EVENT_EVERY_S = 5.0
 MAX_DOWNLOAD_ATTEMPTS = 5
+# Tries of a transient download failure inside one invocation, before it is left to SQS redelivery.
+TRANSIENT_DOWNLOAD_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -861,8 +863,10 @@ class Relay:
         key = f"videos/{job.tenant}/{job.id}.mp4"
         spec = get_model(job.model)
         not_ready_retries = spec.content_not_ready_retries if spec else 0
+        not_ready_left = not_ready_retries
+        transient_left = TRANSIENT_DOWNLOAD_RETRIES
         try:
-            for attempt in range(not_ready_retries + 1):
+            while True:
                 try:
                     result = stream_url_to_s3(
                         http_client(),
@@ -877,11 +881,19 @@ class Relay:
                     break
                 except TransferError as exc:
                     # Seed 003: Veo's /content answers 400 for a few seconds after `completed`; that is a wait,
-                    # not a failure. Past the retries the message comes back through SQS.
-                    if getattr(exc, "status", None) != 400 or not not_ready_retries:
+                    # not a failure. A transient error (5xx, reset, cut body) is tried again here too, rather
+                    # than after the queue's 16-minute visibility timeout; past that the message comes back.
+                    if getattr(exc, "status", None) == 400 and not_ready_retries:
+                        if not_ready_left == 0:
+                            # Still not ready: try again later (SQS, then the poller), as for any transient error.
+                            raise TransferError(
+                                f"the content still answers 400 after {not_ready_retries} tries"
+                            ) from exc
+                        not_ready_left -= 1
+                    elif exc.retryable and transient_left > 0:
+                        transient_left -= 1
+                    else:
                         raise
-                    if attempt == not_ready_retries:
-                        raise TransferError(f"the content was still not ready after {attempt + 1} tries") from exc
                     time.sleep(self.timing.content_retry_delay_s)
         except TransferError as exc:
             status = getattr(exc, "status", None)
