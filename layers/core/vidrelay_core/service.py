@@ -726,15 +726,19 @@ class Relay:
         return self._poll(job, now)
 
     def _check_accepted(self, job: Job, now: float) -> str:
+        spec = get_model(job.model)
+        streaming = spec is not None and spec.streaming
         if job.submit_started_at is not None:
-            if now - job.submit_started_at < self.timing.submit_lease_s:
-                self.store.reschedule(job, job.submit_started_at + self.timing.submit_lease_s)
+            # A streamer may wait for the first chunk as long as its read timeout; its lease covers that.
+            lease_s = self.timing.stream_lease_s if streaming else self.timing.submit_lease_s
+            if now - job.submit_started_at < lease_s:
+                self.store.reschedule(job, job.submit_started_at + lease_s)
                 return "submit_in_progress"
             # The submitter died mid-request: the upstream may have the task. Never submit twice.
             self.transition(
                 job,
                 "failed",
-                error_code="upstream_submit_unknown",
+                error_code="upstream_stream_interrupted" if streaming else "upstream_submit_unknown",
                 error_message="The submit was interrupted; not resubmitted, since the upstream may "
                 "have accepted (and billed) it. Create the video again for a new try.",
             )
@@ -751,8 +755,7 @@ class Relay:
                 error_message="No upstream account took the video in time; it was never sent.",
             )
             return "timeout"
-        spec = get_model(job.model)
-        if spec is not None and spec.streaming:
+        if streaming:
             # Its stream message was lost, or the last try was refused: hand it to the streamer again (only the
             # streamer that takes the lease reads, so a duplicate message is harmless).
             self.store.reschedule(job, now + max(self.timing.stream_lease_s, self._poll_interval(job)))
