@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sim = sub.add_parser("simulator", help="serve only the upstream simulator")
     sim.add_argument("--port", type=int, default=8790)
+    sim.add_argument("--cdn-port", type=int, default=0, help="port of the CDN host (default: any free port)")
     sim.add_argument("--sim-seconds", type=float, default=4.0, help="how long a simulated generation takes")
     sim.add_argument(
         "--content-400-window",
@@ -110,10 +111,12 @@ def _simulator(args: argparse.Namespace) -> int:
         "127.0.0.1",
         args.port,
         args.sim_seconds,
+        cdn_port=args.cdn_port,
         content_400_window=args.content_400_window,
     ).start()
     print(f"vidrelay upstream simulator (sim_seconds={args.sim_seconds}); any bearer key works")
-    print(f"  API base URL: {simulator.url}/v1   (/videos)")
+    print(f"  API base URL: {simulator.url}/v1   (/videos, /video/generations)")
+    print(f"  CDN:          {simulator.cdn_url}   (signed video_url links; no key)")
     print(f"  inspect:      {simulator.url}/_sim/tasks  {simulator.url}/_sim/requests   (Ctrl-C to stop)", flush=True)
     try:
         _wait_for_signal()

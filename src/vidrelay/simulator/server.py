@@ -1,9 +1,11 @@
-"""Upstream simulator: a real HTTP server speaking the upstream dialects of the seeds.
+"""Upstream simulator: real HTTP servers speaking the upstream dialects of the seeds.
 
 * ``/v1/videos`` — Sora 2 (seeds 002, 004) and Veo 3.1 image-to-video (seed 003): ``videos``
+* ``/v1/video/generations`` — Seedance 2.0 (seed 001): ``generations``
 
 Generation takes ``sim_seconds`` of wall time and produces a real H.264 file of the asked size and length (see
-``mp4gen``), downloaded from ``/v1/videos/{id}/content`` with the key.
+``mp4gen``). The Sora and Veo videos are downloaded from ``/v1/videos/{id}/content`` with the key; Seedance
+hands out signed links to a second server, the CDN host (``cdn``), which wants no key at all.
 
 Faults can be aimed at single tasks (``[sim:NAME]`` / ``[sim:NAME=VALUE]`` in the prompt) or at the next
 requests for a model (``POST /_sim/faults``), and everything the servers saw is inspectable under ``/_sim/``.
@@ -20,17 +22,20 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from vidrelay.simulator.cdn import Cdn
 from vidrelay.simulator.faults import FaultError, ModelFault, parse_fault_value
+from vidrelay.simulator.generations import MAX_BODY_BYTES as GENERATIONS_MAX_BODY_BYTES
+from vidrelay.simulator.generations import GenerationsApi
 from vidrelay.simulator.state import DEFAULT_CONTENT_400_WINDOW, SimState
 from vidrelay.simulator.tasks import now_ms
 from vidrelay.simulator.videos import VideosApi
 from vidrelay.simulator.web import QuietHandler, bearer_of, error_response, json_response
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
-# How often the serving loop looks for stop(): socketserver's default 0.5 s made every test that starts a
-# simulator pay half a second in teardown.
+# How often the serving loops look for stop(): two servers at socketserver's default 0.5 s made every test that
+# starts a simulator pay a second in teardown.
 SHUTDOWN_POLL_S = 0.05
-DIALECT_PATHS = (("/v1/videos", "videos"),)
+DIALECT_PATHS = (("/v1/videos", "videos"), ("/v1/video/generations", "generations"))
 
 __all__ = ["Simulator"]
 
@@ -40,7 +45,7 @@ def _dialect_of(path: str) -> str | None:
 
 
 class Simulator:
-    """The upstream simulator; ``start()`` serves it from a background thread."""
+    """The upstream simulator; ``start()`` serves the API and the CDN host from background threads."""
 
     def __init__(
         self,
@@ -48,14 +53,17 @@ class Simulator:
         port: int = 0,
         sim_seconds: float = 3.0,
         *,
+        cdn_port: int = 0,
         content_400_window: float = DEFAULT_CONTENT_400_WINDOW,
     ) -> None:
         self.host = host
         self.port = port
+        self.cdn_port = cdn_port
         self.state = SimState(sim_seconds, content_400_window)
+        self.cdn = Cdn(self.state)
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
-        apis = (VideosApi(self.state),)
+        apis = (VideosApi(self.state), GenerationsApi(self.state, self.cdn))
         control = [
             Rule("/_sim/faults", endpoint=self._h_sim_faults, methods=["GET", "POST", "DELETE"]),
             Rule("/_sim/tasks", endpoint=self._h_sim_tasks, methods=["GET"]),
@@ -89,6 +97,10 @@ class Simulator:
         """The API's origin; the seeds' base URL is this plus ``/v1``."""
         return f"http://{self._public_host()}:{self.port}"
 
+    @property
+    def cdn_url(self) -> str:
+        return f"http://{self._public_host()}:{self.cdn_port}"
+
     def _public_host(self) -> str:
         return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
 
@@ -99,9 +111,15 @@ class Simulator:
             return self
         self.state.stopping.clear()
         api = make_server(self.host, self.port, self, threaded=True, request_handler=QuietHandler)
-        self.port = api.server_address[1]
-        self._servers = [api]
-        for name, server in (("api", api),):
+        try:
+            cdn = make_server(self.host, self.cdn_port, self.cdn, threaded=True, request_handler=QuietHandler)
+        except BaseException:
+            api.server_close()
+            raise
+        self.port, self.cdn_port = api.server_address[1], cdn.server_address[1]
+        self.cdn.base_url = self.cdn_url
+        self._servers = [api, cdn]
+        for name, server in (("api", api), ("cdn", cdn)):
             thread = threading.Thread(
                 target=server.serve_forever,
                 kwargs={"poll_interval": SHUTDOWN_POLL_S},
@@ -136,12 +154,12 @@ class Simulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- WSGI --
+    # -- WSGI (the API server; the CDN host is ``self.cdn``) --
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         dialect = _dialect_of(request.path)
-        request.max_content_length = MAX_BODY_BYTES
+        request.max_content_length = GENERATIONS_MAX_BODY_BYTES if dialect == "generations" else MAX_BODY_BYTES
         # Logged on arrival (so the order is the arrival order); the status is filled in when known and stays
         # None when the connection is dropped without an answer. The key itself is never stored.
         entry: dict[str, Any] = {
@@ -232,6 +250,7 @@ class Simulator:
                 "sim_seconds": self.sim_seconds,
                 "content_400_window": self.content_400_window,
                 "api_url": self.url,
+                "cdn_url": self.cdn_url,
             }
         )
 
