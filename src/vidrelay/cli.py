@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every webhook retry delay (0.001 makes hours into seconds)",
     )
 
-    sim = sub.add_parser("simulator", help="serve only the upstream simulator")
+    sim = sub.add_parser("simulator", help="serve only the upstream simulator (all three dialects)")
     sim.add_argument("--port", type=int, default=8790)
     sim.add_argument("--cdn-port", type=int, default=0, help="port of the CDN host (default: any free port)")
     sim.add_argument("--sim-seconds", type=float, default=4.0, help="how long a simulated generation takes")
@@ -115,7 +115,7 @@ def _simulator(args: argparse.Namespace) -> int:
         content_400_window=args.content_400_window,
     ).start()
     print(f"vidrelay upstream simulator (sim_seconds={args.sim_seconds}); any bearer key works")
-    print(f"  API base URL: {simulator.url}/v1   (/videos, /video/generations)")
+    print(f"  API base URL: {simulator.url}/v1   (/videos, /video/generations, /chat/completions)")
     print(f"  CDN:          {simulator.cdn_url}   (signed video_url links; no key)")
     print(f"  inspect:      {simulator.url}/_sim/tasks  {simulator.url}/_sim/requests   (Ctrl-C to stop)", flush=True)
     try:

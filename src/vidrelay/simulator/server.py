@@ -1,11 +1,12 @@
-"""Upstream simulator: real HTTP servers speaking the upstream dialects of the seeds.
+"""Upstream simulator: real HTTP servers speaking the three upstream dialects of the seeds.
 
 * ``/v1/videos`` — Sora 2 (seeds 002, 004) and Veo 3.1 image-to-video (seed 003): ``videos``
 * ``/v1/video/generations`` — Seedance 2.0 (seed 001): ``generations``
+* ``/v1/chat/completions`` streamed — sora_video2 (seed 000): ``chat``
 
 Generation takes ``sim_seconds`` of wall time and produces a real H.264 file of the asked size and length (see
-``mp4gen``). The Sora and Veo videos are downloaded from ``/v1/videos/{id}/content`` with the key; Seedance
-hands out signed links to a second server, the CDN host (``cdn``), which wants no key at all.
+``mp4gen``). The Sora and Veo videos are downloaded from ``/v1/videos/{id}/content`` with the key; the other two
+dialects hand out signed links to a second server, the CDN host (``cdn``), which wants no key at all.
 
 Faults can be aimed at single tasks (``[sim:NAME]`` / ``[sim:NAME=VALUE]`` in the prompt) or at the next
 requests for a model (``POST /_sim/faults``), and everything the servers saw is inspectable under ``/_sim/``.
@@ -23,6 +24,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from vidrelay.simulator.cdn import Cdn
+from vidrelay.simulator.chat import ChatApi
 from vidrelay.simulator.faults import FaultError, ModelFault, parse_fault_value
 from vidrelay.simulator.generations import MAX_BODY_BYTES as GENERATIONS_MAX_BODY_BYTES
 from vidrelay.simulator.generations import GenerationsApi
@@ -35,7 +37,7 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 # How often the serving loops look for stop(): two servers at socketserver's default 0.5 s made every test that
 # starts a simulator pay a second in teardown.
 SHUTDOWN_POLL_S = 0.05
-DIALECT_PATHS = (("/v1/videos", "videos"), ("/v1/video/generations", "generations"))
+DIALECT_PATHS = (("/v1/videos", "videos"), ("/v1/video/generations", "generations"), ("/v1/chat/", "chat"))
 
 __all__ = ["Simulator"]
 
@@ -63,7 +65,7 @@ class Simulator:
         self.cdn = Cdn(self.state)
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
-        apis = (VideosApi(self.state), GenerationsApi(self.state, self.cdn))
+        apis = (VideosApi(self.state), GenerationsApi(self.state, self.cdn), ChatApi(self.state, self.cdn))
         control = [
             Rule("/_sim/faults", endpoint=self._h_sim_faults, methods=["GET", "POST", "DELETE"]),
             Rule("/_sim/tasks", endpoint=self._h_sim_tasks, methods=["GET"]),
@@ -131,7 +133,7 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        self.state.stopping.set()  # wakes handlers sleeping in submit_timeout
+        self.state.stopping.set()  # wakes handlers sleeping in submit_timeout and in chat streams
         servers, self._servers = self._servers, []
         for server in servers:
             server.shutdown()
