@@ -159,3 +159,9 @@ class QuietHandler(WSGIRequestHandler):
     def log(self, type: str, message: str, *args: Any) -> None:
         if type == "error":
             super().log(type, message, *args)
+
+    def connection_dropped(self, error: BaseException, environ: dict[str, Any] | None = None) -> None:
+        # A connection dropped before any header went out would otherwise stay open, waiting for the next
+        # request of an HTTP/1.1 client that is itself waiting for an answer: close it now, so the client sees
+        # the drop at once (with abort_connection's SO_LINGER 0, as a reset).
+        self.close_connection = True
