@@ -157,8 +157,9 @@ def requests_sse_client(api_url: str, body: dict[str, Any], out: Path) -> str:
         f"{api_url}/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, json=body, stream=True, timeout=300
     ) as response:
         response.raise_for_status()
-        for line in response.iter_lines(decode_unicode=True):
-            if not line or not line.startswith("data: "):
+        for raw in response.iter_lines():
+            line = raw.decode()
+            if not line.startswith("data: "):
                 continue
             data = line[len("data: ") :]
             if data == "[DONE]":
@@ -173,9 +174,9 @@ def requests_sse_client(api_url: str, body: dict[str, Any], out: Path) -> str:
     return text
 
 
-def openai_sdk_client(api_url: str, messages: list[dict[str, Any]], model: str, out: Path) -> str:
+def openai_sdk_client(api_url: str, messages: list[Any], model: str, out: Path) -> str:
     client = openai.OpenAI(api_key=KEY, base_url=api_url)
-    stream = client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[arg-type]
+    stream = client.chat.completions.create(model=model, messages=messages, stream=True)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     link = LINK.search(text)
     assert link is not None, text

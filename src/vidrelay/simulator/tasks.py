@@ -12,6 +12,7 @@ import string
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -47,7 +48,7 @@ class CdnLink:
 
 
 @dataclass
-class Task:
+class Task(ABC):
     id: str
     model: str
     prompt: str
@@ -95,13 +96,13 @@ class Task:
             return False
         return at_ms >= self.completed_at_ms + int(float(self.faults["expire"]) * 1000)
 
+    @abstractmethod
     def status_at(self, at_ms: int) -> tuple[str, int | None]:
         """(status, progress) in the dialect's own words."""
-        raise NotImplementedError
 
+    @abstractmethod
     def public_json(self, at_ms: int) -> dict[str, Any]:
-        """What the dialect's poll answers (chat has no poll and answers from its stream instead)."""
-        raise NotImplementedError
+        """What the dialect answers about the task (a poll; for chat, the non-streamed completion)."""
 
     def inspect_extra(self, at_ms: int) -> dict[str, Any]:
         return {}

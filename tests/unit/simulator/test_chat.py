@@ -100,7 +100,8 @@ def test_without_stream_one_completion_comes_at_the_end(api: httpx.Client, sim: 
     choice = body["choices"][0]
     assert choice["finish_reason"] == "stop" and choice["message"]["role"] == "assistant"
     assert "Progress:" in choice["message"]["content"]
-    assert LINK.search(choice["message"]["content"])["url"] == task(sim, body["id"])["video_url"]  # type: ignore[index]
+    link = LINK.search(choice["message"]["content"])
+    assert link is not None and link["url"] == task(sim, body["id"])["video_url"]
     assert body["usage"]["total_tokens"] > 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,7 +34,7 @@ def test_submit_answers_exactly_the_seeds_shape(api: httpx.Client) -> None:
 
 def test_polls_show_coarse_progress_and_completed_at_only_when_completed(api: httpx.Client) -> None:
     video_id = veo_submit(api).json()["task_id"]
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
 
     def completed() -> bool | None:
         body = api.get(f"/v1/videos/{video_id}").raise_for_status().json()
@@ -45,7 +46,7 @@ def test_polls_show_coarse_progress_and_completed_at_only_when_completed(api: ht
     assert {b["status"] for b in seen} >= {"queued", "in_progress", "completed"}
     assert {b["progress"] for b in seen} <= {0, 50, 100}
     assert all(("completed_at" in b) == (b["status"] == "completed") for b in seen)
-    assert [b["progress"] for b in seen] == sorted(b["progress"] for b in seen)  # type: ignore[type-var]
+    assert [b["progress"] for b in seen] == sorted(b["progress"] for b in seen)
 
 
 def test_content_is_400_for_a_moment_after_completion_then_the_mp4(
