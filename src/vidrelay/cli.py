@@ -28,9 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         help="multiply every webhook retry delay (0.001 makes hours into seconds)",
     )
 
-    sim = sub.add_parser("simulator", help="serve only the upstream simulator")
+    sim = sub.add_parser("simulator", help="serve only the upstream simulator (all three dialects)")
     sim.add_argument("--port", type=int, default=8790)
-    sim.add_argument("--sim-seconds", type=float, default=4.0)
+    sim.add_argument("--cdn-port", type=int, default=0, help="port of the CDN host (default: any free port)")
+    sim.add_argument("--sim-seconds", type=float, default=4.0, help="how long a simulated generation takes")
+    sim.add_argument(
+        "--content-400-window",
+        type=float,
+        default=3.0,
+        help="seconds after completion during which Veo's /content answers 400 (seed 003)",
+    )
 
     submit = sub.add_parser("submit", help="create a video job")
     _endpoint_args(submit)
@@ -112,10 +119,23 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _simulator(args: argparse.Namespace) -> int:
-    from vidrelay.simulator.server import run_forever
+    from vidrelay.simulator.server import Simulator
 
-    print(f"upstream simulator on http://127.0.0.1:{args.port}/v1 (any bearer key)", flush=True)
-    run_forever("127.0.0.1", args.port, args.sim_seconds)
+    simulator = Simulator(
+        "127.0.0.1",
+        args.port,
+        args.sim_seconds,
+        cdn_port=args.cdn_port,
+        content_400_window=args.content_400_window,
+    ).start()
+    print(f"vidrelay upstream simulator (sim_seconds={args.sim_seconds}); any bearer key works")
+    print(f"  API base URL: {simulator.url}/v1   (/videos, /video/generations, /chat/completions)")
+    print(f"  CDN:          {simulator.cdn_url}   (signed video_url links; no key)")
+    print(f"  inspect:      {simulator.url}/_sim/tasks  {simulator.url}/_sim/requests   (Ctrl-C to stop)", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        simulator.stop()
     return 0
 
 
