@@ -739,8 +739,8 @@ class Relay:
                 job,
                 "failed",
                 error_code="upstream_stream_interrupted" if streaming else "upstream_submit_unknown",
-                error_message="The submit was interrupted; not resubmitted, since the upstream may "
-                "have accepted (and billed) it. Create the video again for a new try.",
+                error_message=f"The {'stream' if streaming else 'submit'} was interrupted; not resubmitted, since "
+                "the upstream may have accepted (and billed) it. Create the video again for a new try.",
             )
             return "submit_unknown"
         if job.submit_attempts == 0 and now - job.created_at < self.timing.submit_grace_s:
