@@ -34,7 +34,20 @@ from vidrelay_core.schemas import (
     WebhookTestResult,
 )
 
-app = APIGatewayHttpResolver()
+
+class ApiResolver(APIGatewayHttpResolver):
+    """Powertools keeps the event being handled on its BaseRouter class, shared by every resolver in the process.
+    A Lambda process handles one event at a time, so that is safe there; the local stack runs several api
+    containers in one process, where a second request would overwrite the first's event (its headers, its API
+    key) mid-route. Each resolver keeps its own: the instance attribute shadows the class one."""
+
+    def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.current_event = self._to_proxy_event(event)
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
+app = ApiResolver()
 app.enable_swagger(
     path="/docs",
     title="vidrelay",

@@ -188,8 +188,8 @@ def test_a_large_reference_goes_through_an_upload(local_stack: LocalStackProcess
 PNG_720 = image((1280, 720))
 REQUESTS: dict[str, dict[str, Any]] = {
     "veo": {"data": {"model": VEO, "duration": "4"}, "files": {"input_reference": ("r.png", PNG_720, "image/png")}},
-    "seedance": {"data": {"model": "seedance-2.0", "duration": "4"}},
-    "chat": {"data": {"model": "sora_video2-landscape"}},
+    "seedance": {"json": {"model": "seedance-2.0", "duration": 4}},
+    "chat": {"json": {"model": "sora_video2-landscape"}},
 }
 
 # (family, fault directive, final status, error code or None, upstream submits)
@@ -220,8 +220,12 @@ PROMPT_FAULTS = [
 
 def run_job(stack: LocalStackProcess, family: str, prompt: str) -> dict[str, Any]:
     spec = REQUESTS[family]
+    body = "data" if "data" in spec else "json"
     with stack.http() as api:
-        video = create(api, data={**spec["data"], "prompt": prompt}, files=spec.get("files"))
+        kwargs: dict[str, Any] = {body: {**spec[body], "prompt": prompt}}
+        if "files" in spec:
+            kwargs["files"] = spec["files"]
+        video = create(api, **kwargs)
         return wait_for_status(api, video["id"], {"completed", "failed"}, timeout_s=120)
 
 
@@ -236,7 +240,7 @@ def test_every_prompt_fault_ends_clearly(local_stack: LocalStackProcess) -> None
     problems = []
     for prompt, (family, fault, status, code, count) in cases.items():
         video = finals[prompt]
-        marker = prompt.split("] [sim:")[0].split("[")[-1]
+        marker = prompt.split(" [sim:")[0].rsplit(" ", 1)[-1]  # "[<tag>-<n>]", brackets included
         seen = (video["status"], (video.get("error") or {}).get("code"))
         if video["status"] != status or (code not in (None, "*") and seen[1] != code):
             problems.append(f"{family} {fault}: {seen}, wanted {(status, code)}")
@@ -251,7 +255,7 @@ def test_every_prompt_fault_ends_clearly(local_stack: LocalStackProcess) -> None
 @pytest.mark.parametrize("family", ["veo", "seedance", "chat"])
 @pytest.mark.parametrize("fault", ["submit_500", "submit_429"])
 def test_a_refused_submit_is_retried_and_completes(local_stack: LocalStackProcess, family: str, fault: str) -> None:
-    model = REQUESTS[family]["data"]["model"]
+    model = (REQUESTS[family].get("data") or REQUESTS[family]["json"])["model"]
     armed = httpx.post(
         f"{local_stack.simulator_url}/_sim/faults",
         json={"model": model, "fault": fault, "value": 1 if fault == "submit_429" else None, "times": 1},
