@@ -7,8 +7,11 @@ S3, and each fault the simulator can inject ends in a clear outcome: retried and
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +19,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
+from tests.e2e.test_seed_samples_simulator import SEED_003_REQUESTS_DEPTHS, SEEDS, cut, indent, retarget
 from vidrelay.simulator.mp4gen import probe
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +86,12 @@ def test_veo_with_a_1280x720_png_completes(local_stack: LocalStackProcess, tmp_p
     assert video["options"] == {"resolution": "720p", "aspectRatio": "16:9"}
     (task,) = submits(local_stack, marker)
     assert task["model"] == VEO
+    # Seed 003: the length goes as the string "4", in a multipart form with the one input_reference.
+    assert (task["params"]["duration"], task["params"]["resolution"], task["params"]["aspectRatio"]) == (
+        "4",
+        "720p",
+        "16:9",
+    )
 
 
 def test_seedance_with_two_images_named_in_the_prompt_completes(local_stack: LocalStackProcess, tmp_path: Any) -> None:
@@ -106,6 +116,10 @@ def test_seedance_with_two_images_named_in_the_prompt_completes(local_stack: Loc
     assert duration == pytest.approx(5.0, abs=0.2)
     (task,) = submits(local_stack, marker)
     assert task["model"] == "seedance-2.0"
+    # Seed 001: files in upload order, so @IMG_1 is the first; the video_url fetched without our key.
+    assert [(f["field"], f["format"]) for f in task["files"]] == [("files", "jpeg"), ("files", "png")]
+    assert task["references"] == {"@IMG_1": 0, "@IMG_2": 1}
+    assert [(r["status"], r["had_authorization"]) for r in task["cdn_requests"]] == [(200, False)]
 
 
 def test_sora_video2_streams_to_completion(local_stack: LocalStackProcess, tmp_path: Any) -> None:
@@ -120,6 +134,24 @@ def test_sora_video2_streams_to_completion(local_stack: LocalStackProcess, tmp_p
     assert video["usage"] and video["usage"]["total_tokens"] > 0
     (task,) = submits(local_stack, marker)
     assert task["model"] == "sora_video2"
+    assert task["cdn_requests"] and not task["cdn_authorization_seen"]
+
+
+def test_the_seed_003_sample_reads_task_id_from_vidrelay(local_stack: LocalStackProcess, tmp_path: Path) -> None:
+    """Seed 003's `requests` sample, changed only in base URL, key and its image, runs against vidrelay itself."""
+    seed_003 = next(SEEDS.glob("003_*.txt")).read_text()
+    program = retarget(
+        indent(cut(seed_003, "import requests\n", 'print("Saved: output.mp4")'), SEED_003_REQUESTS_DEPTHS),
+        {'"sk-your-api-key"': repr(local_stack.api_key), '"https://api.apiyi.com/v1"': repr(local_stack.api_url)},
+    )
+    workdir = tmp_path / "003"
+    workdir.mkdir()
+    (workdir / "lighthouse.png").write_bytes(image((1280, 720)))
+    (workdir / "sample.py").write_text(program)
+    done = subprocess.run([sys.executable, "sample.py"], cwd=workdir, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Task ID: video_" in done.stdout and "Status: completed, progress: 100%" in done.stdout
+    assert probe(workdir / "output.mp4") == (1280, 720, pytest.approx(8.0, abs=0.1))
 
 
 def test_catalog_errors_name_their_field(local_stack: LocalStackProcess) -> None:

@@ -6,11 +6,14 @@ driven through success, upstream failure and upstream refusal; then everything o
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from typing import Any
 
+import httpx
 import pytest
+from PIL import Image
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
 from vidrelay.receiver import Receiver
@@ -71,6 +74,25 @@ def test_upstream_key_appears_nowhere(local_stack: LocalStackProcess, receiver: 
             )
             bodies.append(response.text)
             videos[name] = response.json()
+        # Every other family: Veo (multipart), Seedance (its video_url on another host), the chat stream, and a
+        # stream cut midway.
+        png = io.BytesIO()
+        Image.new("RGB", (1280, 720), (20, 90, 160)).save(png, "PNG")
+        others = {
+            "veo": {
+                "data": {"model": "veo-3.1-fast-generate-preview", "duration": "4", "prompt": "a lighthouse"},
+                "files": {"input_reference": ("l.png", png.getvalue(), "image/png")},
+            },
+            "seedance": {"json": {"model": "seedance-2.0", "prompt": "a dancer", "duration": 4}},
+            "chat": {"json": {"model": "sora_video2", "prompt": "a paper boat"}},
+            "chat-cut": {"json": {"model": "sora_video2", "prompt": "a paper boat [sim:stream_cut]"}},
+        }
+        for name, kwargs in others.items():
+            body = kwargs.get("json") or kwargs["data"]
+            body["webhook_url"] = receiver.url
+            response = api.post("/videos", **kwargs)
+            bodies.append(response.text)
+            videos[name] = response.json()
         for name, video in videos.items():
             # A submit that keeps failing with 500 is retried with backoff: it stays queued, so only look at it.
             statuses = {"queued", "in_progress"} if name == "refused" else {"completed", "failed"}
@@ -95,7 +117,12 @@ def test_upstream_key_appears_nowhere(local_stack: LocalStackProcess, receiver: 
     records = json.dumps(table_items(local_stack))
     logs = local_stack.logs()
     assert "DEBUG" in logs or "INFO" in logs, "no function log lines captured: the test would prove nothing"
-    assert all(request["had_bearer"] for request in local_stack.sim_requests()), "the upstream got no key"
+    api_requests = [r for r in local_stack.sim_requests() if r.get("server") != "cdn"]
+    assert all(request["had_bearer"] for request in api_requests), "the upstream got no key"
+    # The signed result links (Seedance's video_url, the chat stream's link) never get our key.
+    fetched = [t for t in httpx.get(f"{local_stack.simulator_url}/_sim/tasks", timeout=10).json() if t["cdn_requests"]]
+    assert {t["dialect"] for t in fetched} >= {"generations", "chat"}
+    assert not any(t["cdn_authorization_seen"] for t in fetched), "a result link was fetched with a key"
 
     for where, text in {
         "API responses": "\n".join(bodies),
