@@ -189,7 +189,7 @@ def test_sdk_image_to_video_fits_a_larger_jpeg_and_saves_the_mp4(
     # The upstream got the seed's multipart upload: one PNG of exactly the requested size.
     sent = sim_task(local_stack, prompt)["input_reference"]
     assert (sent["format"], sent["width"], sent["height"], sent["content_type"]) == ("png", 1280, 720, "image/png")
-    assert f"inputs/local/{video.id}.png" in stored_inputs(local_stack)
+    assert f"inputs/local/{video.id}/1-input_reference.png" in stored_inputs(local_stack)
 
 
 def test_image_url_from_a_local_server_is_fetched_and_sent(local_stack: LocalStackProcess) -> None:
