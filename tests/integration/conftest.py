@@ -56,8 +56,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 STACK_NAME = "vidrelay-it"
 UPSTREAM_KEY = "sk-sim-integration-" + secrets.token_hex(8)
-# Long enough that a poll made right after the task turned in_progress cannot see it completed already.
-# Long enough that the harness sees each phase (in_progress lasts 85 % of it) on a loaded machine.
+# Long enough that a poll made right after the task turned in_progress cannot see it completed already, even on
+# a loaded machine (in_progress lasts 85 % of it).
 SIM_SECONDS = 0.3
 # How far the test clock jumps when the pipeline is idle and no deadline is known: past the longest lease the local
 # settings use (download 30 s, webhook delivery lease 30 s, submit 10 s, outbox grace 2 s).
