@@ -27,6 +27,8 @@ from vidrelay.simulator.server import Simulator
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 ORDER = ["pending", "running", "succeeded", "completed"]
+# Long enough that every status lasts a few hundred ms, so a loaded machine's slow polls still see each one.
+ORDER_SIM_SECONDS = 2.0
 
 
 def test_create_answers_the_seeds_shape(api: httpx.Client) -> None:
@@ -44,7 +46,8 @@ def test_create_answers_the_seeds_shape(api: httpx.Client) -> None:
     assert abs(created.timestamp() - time.time()) < 5
 
 
-def test_polls_walk_the_seeds_statuses_and_only_completed_has_the_url(api: httpx.Client) -> None:
+def test_polls_walk_the_seeds_statuses_and_only_completed_has_the_url(api: httpx.Client, sim: Simulator) -> None:
+    sim.sim_seconds = ORDER_SIM_SECONDS
     task_id = generations_submit(api).json()["task_id"]
     seen: list[dict[str, Any]] = []
 

@@ -16,6 +16,8 @@ from tests.unit.simulator.conftest import CONTENT_400_WINDOW
 from tests.unit.simulator.support import VEO, eventually, image_bytes, probe_bytes, task, veo_submit, wait_video
 from vidrelay.simulator.server import Simulator
 
+# Long enough that every status lasts a few hundred ms, so a loaded machine's slow polls still see each one.
+ORDER_SIM_SECONDS = 2.0
 SEED_FIELDS = {"duration": "8", "size": "1280x720", "resolution": "720p", "aspectRatio": "16:9", "seed": "20260521"}
 
 
@@ -32,7 +34,8 @@ def test_submit_answers_exactly_the_seeds_shape(api: httpx.Client) -> None:
     assert isinstance(body["created_at"], int) and before <= body["created_at"] <= time.time()
 
 
-def test_polls_show_coarse_progress_and_completed_at_only_when_completed(api: httpx.Client) -> None:
+def test_polls_show_coarse_progress_and_completed_at_only_when_completed(api: httpx.Client, sim: Simulator) -> None:
+    sim.sim_seconds = ORDER_SIM_SECONDS
     video_id = veo_submit(api).json()["task_id"]
     seen: list[dict[str, Any]] = []
 
