@@ -35,6 +35,11 @@ def test_no_move_backwards_from_downloading():
         job(state="running").moved("accepted")
 
 
+def test_a_submit_answered_in_progress_moves_an_accepted_job_straight_to_running():
+    # The upstream may already be working when it answers the POST (the simulator does under load).
+    assert job(state="accepted").moved("running", progress=45).state == "running"
+
+
 @pytest.mark.parametrize(
     ("state", "status"),
     [

@@ -12,7 +12,8 @@ TERMINAL: frozenset[str] = frozenset({"completed", "failed", "canceled", "expire
 
 # Every allowed move. A move not listed here is a bug or a late duplicate, never written.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "accepted": frozenset({"accepted", "submitted", "failed", "canceled"}),
+    # `running` too: a submit can be answered `in_progress` when the upstream starts at once (Relay.submit).
+    "accepted": frozenset({"accepted", "submitted", "running", "failed", "canceled"}),
     "submitted": frozenset({"submitted", "running", "downloading", "failed", "canceled", "expired"}),
     "running": frozenset({"running", "downloading", "failed", "canceled", "expired"}),
     "downloading": frozenset({"downloading", "completed", "failed", "canceled", "expired"}),
