@@ -74,6 +74,11 @@ class LocalOptions:
     # How fast the poller revisits a job locally: the simulator finishes in seconds, not minutes.
     poll_interval_scale: float = 0.02
     poller_budget_s: float = 2.0
+    # How long an intake sidecar waits for its image locally (30 s in the cloud): uploads from one script land
+    # within a second of each other.
+    intake_settle_s: float = 5.0
+    # Job creations per tenant per minute, as the template's RatePerMinute (0: no limit).
+    rate_per_minute: int = 60
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -148,6 +153,8 @@ class LocalStack:
                 "VIDRELAY_SUBMIT_GRACE_S": "2",
                 "VIDRELAY_DOWNLOAD_LEASE_S": "30",
                 "VIDRELAY_OUTBOX_GRACE_S": "2",
+                "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
+                "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 **opts.extra_env,
@@ -177,7 +184,7 @@ class LocalStack:
             "webhook_secret": webhook_secret,
             "aws_endpoint_url": endpoint,
             "region": REGION,
-            "intake_bucket": None,
+            "intake_bucket": self.resources.ref("IntakeBucket"),
             "jobs_table": self.resources.ref("JobsTable"),
             "results_bucket": self.resources.ref("ResultsBucket"),
             "simulator_url": self.simulator.url,
