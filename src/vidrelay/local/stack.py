@@ -190,7 +190,10 @@ class LocalStack:
             "simulator_url": self.simulator.url,
         }
         opts.state_dir.mkdir(parents=True, exist_ok=True)
-        (opts.state_dir / "local.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        # Written whole or not at all: scripts and tests poll for this file and read it the moment it appears.
+        partial = opts.state_dir / "local.json.partial"
+        partial.write_text(json.dumps(self.info, indent=2) + "\n")
+        os.replace(partial, opts.state_dir / "local.json")
         return self.info
 
     def _seed_tenant(self, api_key: str, webhook_secret: str) -> None:
