@@ -14,7 +14,6 @@ from vidrelay_core.catalog import MODELS
 from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
 from vidrelay_core.jobs import video_object
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.requests import parse_create
 from vidrelay_core.runtime import notifier, relay
 from vidrelay_core.schemas import (
     CreateVideoRequest,
@@ -83,6 +82,7 @@ def _video(job: Any) -> dict[str, Any]:
         402: _json(ErrorResponse, "The tenant's monthly budget is reached; nothing was sent upstream"),
         409: _json(ErrorResponse, "Idempotency-Key reused with a different body"),
         413: _json(ErrorResponse, "Body over 6 MB"),
+        429: _json(ErrorResponse, "The tenant's job-creation rate limit is reached; see the Retry-After header"),
         **ERRORS,
     },
 )
@@ -90,15 +90,13 @@ def create_video() -> dict[str, Any]:
     tenant = _tenant()
     event = app.current_event
     body = parse_body(event.headers.get("content-type"), raw_body(event.body, event.is_base64_encoded))
-    settings = relay().settings
-    request = parse_create(
+    job = relay().create_from_fields(
+        tenant,
         body.fields,
-        files=body.files,
+        body.files,
         multipart=body.multipart,
-        max_prompt_chars=settings.max_prompt_chars,
-        allow_loopback_urls=settings.allow_loopback_urls,
+        idempotency_key=event.headers.get("idempotency-key"),
     )
-    job = relay().create(tenant, request, idempotency_key=event.headers.get("idempotency-key"))
     logger.append_keys(video_id=job.id)
     return _video(job)
 

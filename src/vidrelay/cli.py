@@ -27,6 +27,18 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply every webhook retry delay (0.001 makes hours into seconds)",
     )
+    local.add_argument(
+        "--rate-per-minute",
+        type=int,
+        default=60,
+        help="job creations per tenant per minute unless a tenant has its own (0: no limit)",
+    )
+    local.add_argument(
+        "--intake-settle-seconds",
+        type=float,
+        default=5.0,
+        help="how long an intake sidecar without its image waits for it",
+    )
 
     sim = sub.add_parser("simulator", help="serve only the upstream simulator (all three dialects)")
     sim.add_argument("--port", type=int, default=8790)
@@ -98,6 +110,8 @@ def _local(args: argparse.Namespace) -> int:
             sim_seconds=args.sim_seconds,
             strict_urls=args.strict_urls,
             webhook_retry_scale=args.webhook_retry_scale,
+            rate_per_minute=args.rate_per_minute,
+            intake_settle_s=args.intake_settle_seconds,
         )
     )
     try:
@@ -109,6 +123,7 @@ def _local(args: argparse.Namespace) -> int:
     print(f"  API key:        {info['api_key']}")
     print(f"  webhook secret: {info['webhook_secret']}")
     print(f"  AWS endpoint:   {info['aws_endpoint_url']}  (results bucket {info['results_bucket']})")
+    print(f"  intake bucket:  {info['intake_bucket']}  (upload to inbox/{info['tenant']}/)")
     print(f"  simulator:      {info['simulator_url']}")
     print("  state:          .vidrelay/local.json   (Ctrl-C to stop)", flush=True)
     try:

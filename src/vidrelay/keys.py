@@ -30,6 +30,11 @@ def add_parser(sub: Any) -> None:
     create = actions.add_parser("create", help="make a key for a tenant (the tenant is created on first use)")
     create.add_argument("--tenant", required=True)
     create.add_argument("--budget-usd", type=float, help="the tenant's monthly budget: past it, new jobs get 402")
+    create.add_argument(
+        "--rate-per-minute",
+        type=int,
+        help="the tenant's own limit of job creations per minute (default: the stack's): past it, 429",
+    )
     actions.add_parser("list", help="every key: id, tenant, created, revoked (never the key itself)")
     revoke = actions.add_parser("revoke", help="refuse a key from the next request on")
     revoke.add_argument("key_id")
@@ -60,7 +65,7 @@ def store_for(args: argparse.Namespace) -> JobStore:
 def run(args: argparse.Namespace) -> int:
     store = store_for(args)
     if args.keys_command == "create":
-        return create(store, args.tenant, args.budget_usd)
+        return create(store, args.tenant, args.budget_usd, args.rate_per_minute)
     if args.keys_command == "list":
         return show(store.list_api_keys())
     revoked = store.revoke_api_key(args.key_id, now=time.time())
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def create(store: JobStore, tenant: str, budget_usd: float | None = None) -> int:
+def create(store: JobStore, tenant: str, budget_usd: float | None = None, rate_per_minute: int | None = None) -> int:
     from vidrelay_core.ids import hash_api_key
     from vidrelay_core.webhooks import new_secret
 
@@ -81,13 +86,20 @@ def create(store: JobStore, tenant: str, budget_usd: float | None = None) -> int
     if budget_usd is not None and budget_usd < 0:
         print(f"invalid --budget-usd {budget_usd}: a monthly amount in USD, 0 or more")
         return 2
+    if rate_per_minute is not None and rate_per_minute < 1:
+        print(f"invalid --rate-per-minute {rate_per_minute}: at least 1 job creation per minute")
+        return 2
     created = store.ensure_tenant(tenant, webhook_secret=new_secret())
     if budget_usd is not None:
         store.set_budget(tenant, budget_usd)
+    if rate_per_minute is not None:
+        store.set_rate_limit(tenant, rate_per_minute)
     key = "sk-vr-" + secrets.token_urlsafe(32)
     key_id = "key_" + secrets.token_hex(6)
     store.create_api_key(key_id, hash_api_key(key), tenant, now=time.time())
-    budget = f" (monthly budget ${budget_usd:.2f})" if budget_usd is not None else ""
+    limits = [f"monthly budget ${budget_usd:.2f}"] if budget_usd is not None else []
+    limits += [f"{rate_per_minute} jobs per minute"] if rate_per_minute is not None else []
+    budget = f" ({', '.join(limits)})" if limits else ""
     print(f"{'created tenant ' + tenant + ' and' if created else 'tenant ' + tenant + ':'} key {key_id}{budget}")
     print("the key is shown only now:")
     print(key)

@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 from vidrelay_core.bodies import parse_body
 from vidrelay_core.errors import Conflict, InvalidRequest, PayloadTooLarge, Unauthorized, VidrelayError
-from vidrelay_core.requests import parse_create
 from vidrelay_core.service import Relay
 from vidrelay_core.webhook_store import WebhookStore
 
@@ -367,14 +366,9 @@ def api_create(relay: Relay, authorization: str, content_type: str, body: bytes,
     """What functions/api/app.py does for POST /v1/videos, minus the HTTP framing."""
     tenant = relay.authenticate(authorization)
     parsed = parse_body(content_type, body)
-    request = parse_create(
-        parsed.fields,
-        files=parsed.files,
-        multipart=parsed.multipart,
-        max_prompt_chars=relay.settings.max_prompt_chars,
-        allow_loopback_urls=relay.settings.allow_loopback_urls,
+    return relay.create_from_fields(
+        tenant, parsed.fields, parsed.files, multipart=parsed.multipart, idempotency_key=key
     )
-    return relay.create(tenant, request, idempotency_key=key)
 
 
 JSON = "application/json"

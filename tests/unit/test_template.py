@@ -62,7 +62,15 @@ UPSTREAM_KEYS = {
     "UpstreamAccountsSecretArn",
 }
 EXPECTED_POLICY_TARGETS = {
-    "ApiFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "WebhookQueue", "StreamQueue", *UPSTREAM_KEYS},
+    "ApiFunction": {
+        "JobsTable",
+        "ResultsBucket",
+        "IntakeBucket",
+        "VideoEventsTopic",
+        "WebhookQueue",
+        "StreamQueue",
+        *UPSTREAM_KEYS,
+    },
     "PollerFunction": {
         "JobsTable",
         "ResultsBucket",
@@ -74,6 +82,15 @@ EXPECTED_POLICY_TARGETS = {
     "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", *UPSTREAM_KEYS},
     "StreamerFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "DownloadQueue", *UPSTREAM_KEYS},
     "NotifierFunction": {"JobsTable", "WebhookQueue", "WebhookDeadLetterQueue"},
+    "IntakeFunction": {
+        "JobsTable",
+        "IntakeBucket",
+        "IntakeQueue",
+        "ResultsBucket",
+        "VideoEventsTopic",
+        "StreamQueue",
+        *UPSTREAM_KEYS,
+    },
 }
 
 # Managed policies SAM attaches by itself (logs, X-Ray, and polling the SQS event source); nothing else.
@@ -221,11 +238,23 @@ def test_the_local_stack_reads_the_same_routes_as_the_deployed_api() -> None:
 
 def test_sqs_consumers_report_partial_batch_failures(cfn: dict[str, Any]) -> None:
     mappings = _of_type(cfn, "AWS::Lambda::EventSourceMapping")
-    by_function = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"] for m in mappings.values()}
+    by_queue = {
+        (m["Properties"]["FunctionName"]["Ref"], m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]): m["Properties"]
+        for m in mappings.values()
+    }
 
-    assert by_function["DownloaderFunction"]["BatchSize"] == 1
-    assert by_function["NotifierFunction"]["BatchSize"] == 5
-    for properties in by_function.values():
+    assert set(by_queue) == {
+        ("DownloaderFunction", "DownloadQueue"),
+        ("NotifierFunction", "WebhookQueue"),
+        ("StreamerFunction", "StreamQueue"),
+        ("IntakeFunction", "IntakeQueue"),
+        ("IntakeFunction", "IntakeResultsQueue"),
+    }
+    assert by_queue["DownloaderFunction", "DownloadQueue"]["BatchSize"] == 1
+    assert by_queue["NotifierFunction", "WebhookQueue"]["BatchSize"] == 5
+    assert by_queue["StreamerFunction", "StreamQueue"]["BatchSize"] == 1
+    assert by_queue["IntakeFunction", "IntakeQueue"]["BatchSize"] == 5
+    for properties in by_queue.values():
         assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
@@ -236,6 +265,8 @@ def test_queues_outlast_their_consumers_timeouts(raw: dict[str, Any]) -> None:
         ("DownloadQueue", "DownloaderFunction"),
         ("WebhookQueue", "NotifierFunction"),
         ("StreamQueue", "StreamerFunction"),
+        ("IntakeQueue", "IntakeFunction"),
+        ("IntakeResultsQueue", "IntakeFunction"),
     ):
         timeout = resources[function]["Properties"].get("Timeout", raw["Globals"]["Function"]["Timeout"])
         assert resources[queue]["Properties"]["VisibilityTimeout"] > timeout
@@ -299,6 +330,127 @@ def test_results_bucket_is_private_encrypted_and_tls_only(raw: dict[str, Any]) -
     assert resources["ResultsBucket"]["DeletionPolicy"] == "Retain"
 
 
+# ------------------------------------------------------------------------------------------- S3 intake
+
+
+def _intake_bucket_name(context: Any) -> str:
+    bucket = load_yaml(TEMPLATE.read_text())["Resources"]["IntakeBucket"]
+    return str(resolve(bucket["Properties"]["BucketName"], context))
+
+
+def test_intake_bucket_is_private_encrypted_and_expires_what_it_holds(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    bucket = resources["IntakeBucket"]["Properties"]
+    statements = {s["Sid"]: s for s in resources["IntakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4 and all(bucket["PublicAccessBlockConfiguration"].values())
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    expiring = {r.get("Prefix") for r in bucket["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r}
+    assert expiring == {"inbox/", "outbox/"}
+    deny = statements["DenyInsecureTransport"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    assert resources["IntakeBucket"]["DeletionPolicy"] == "Retain"
+
+
+def test_intake_bucket_notifies_the_intake_queue_of_inbox_uploads_only(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    (notification,) = resources["IntakeBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Queue"] == {"Fn::GetAtt": ["IntakeQueue", "Arn"]}
+    assert notification["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "inbox/"}]}}
+
+
+def test_the_intake_queue_policy_names_the_bucket_without_a_cycle(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    (statement,) = resources["IntakeQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    context = Template.load(TEMPLATE).context(region="eu-west-1", stack_name="prod")
+
+    # The policy names the bucket by the same !Sub name, never by Ref/GetAtt (which would close a cycle: the
+    # bucket's notification refers to the queue), and exists before S3 validates the destination.
+    assert "IntakeBucket" not in references(resources["IntakeQueuePolicy"])
+    assert resources["IntakeBucket"]["DependsOn"] == "IntakeQueuePolicy"
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    source_arn = resolve(statement["Condition"]["ArnLike"]["aws:SourceArn"], context)
+    assert source_arn == f"arn:aws:s3:::{_intake_bucket_name(context)}"
+    assert resolve(statement["Condition"]["StringEquals"]["aws:SourceAccount"], context) == "123456789012"
+
+
+def test_the_intake_bucket_name_is_valid_and_differs_per_stack() -> None:
+    template = Template.load(TEMPLATE)
+    names = {_intake_bucket_name(template.context(stack_name=stack)) for stack in ("vidrelay", "vidrelay-staging")}
+
+    assert len(names) == 2
+    for name in names:
+        assert 3 <= len(name) <= 63 and name == name.lower() and name.startswith("vidrelay-intake-123456789012-")
+
+
+def test_tenants_may_write_only_their_inbox_and_read_only_their_outbox(raw: dict[str, Any]) -> None:
+    statements = {
+        s["Sid"]: s for s in raw["Resources"]["IntakeBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    context = Template.load(TEMPLATE).context()
+    context.attrs["IntakeBucket"] = {"Arn": "arn:aws:s3:::intake"}
+    tagged = {"Null": {"aws:PrincipalTag/vidrelay-tenant": "false"}}
+    own_inbox = "arn:aws:s3:::intake/inbox/${aws:PrincipalTag/vidrelay-tenant}/*"
+    own_outbox = "arn:aws:s3:::intake/outbox/${aws:PrincipalTag/vidrelay-tenant}/*"
+
+    def resolved(sid: str, key: str) -> Any:
+        return resolve(statements[sid][key], context)
+
+    assert resolved("TenantWritesOwnInbox", "Resource") == own_inbox
+    assert resolved("TenantReadsOwnOutbox", "Resource") == own_outbox
+    assert resolved("TenantWritesOwnInbox", "Principal") == {"AWS": "arn:aws:iam::123456789012:root"}
+    # The Deny statements hold whatever a tenant's own IAM policy says: outside its prefixes, nothing.
+    assert statements["DenyWritesOutsideOwnInbox"]["Effect"] == "Deny"
+    assert resolved("DenyWritesOutsideOwnInbox", "NotResource") == own_inbox
+    assert resolved("DenyReadsOutsideOwnOutbox", "NotResource") == own_outbox
+    assert set(statements["DenyTenantsEverythingElse"]["NotAction"]) == {
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:GetObject",
+        "s3:ListBucket",
+    }
+    listing = statements["DenyListingOtherFolders"]["Condition"]["StringNotLike"]["s3:prefix"]
+    assert listing == ["inbox/${aws:PrincipalTag/vidrelay-tenant}/*", "outbox/${aws:PrincipalTag/vidrelay-tenant}/*"]
+    for sid, statement in statements.items():
+        if sid != "DenyInsecureTransport":
+            # Only tagged principals (tenants) are concerned: the intake function and admins are not tagged.
+            assert tagged["Null"].items() <= statement["Condition"]["Null"].items(), sid
+
+
+def test_intake_results_queue_gets_only_terminal_events_of_intake_jobs(raw: dict[str, Any]) -> None:
+    resources = raw["Resources"]
+    subscription = resources["IntakeResultsSubscription"]["Properties"]
+    (statement,) = resources["IntakeResultsQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert subscription["RawMessageDelivery"] is True
+    assert subscription["Endpoint"] == {"Fn::GetAtt": ["IntakeResultsQueue", "Arn"]}
+    assert subscription["FilterPolicy"] == {
+        "origin": ["intake"],
+        "type": ["video.completed", "video.failed", "video.canceled", "video.expired"],
+    }
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Ref": "VideoEventsTopic"}}}
+
+
+def test_the_intake_function_writes_outbox_only_and_reads_inbox_only(cfn: dict[str, Any]) -> None:
+    role = _of_type(cfn, "AWS::IAM::Role")["IntakeFunctionRole"]
+    s3 = {
+        (action, str(resource))
+        for statement in _statements(role)
+        for action in _as_list(statement["Action"])
+        if action.startswith("s3:")
+        for resource in _as_list(statement["Resource"])
+    }
+    writes = {resource for action, resource in s3 if action == "s3:PutObject"}
+
+    assert all("/outbox/*" in r or "/inputs/*" in r for r in writes), writes
+    assert not any(action == "s3:DeleteObject" and "IntakeBucket" in resource for action, resource in s3)
+
+
 # ------------------------------------------------------------------------------------------- data and queues
 
 
@@ -339,7 +491,12 @@ def test_jobs_table_has_the_sparse_inflight_and_tenant_indexes(raw: dict[str, An
 
 @pytest.mark.parametrize(
     ("queue", "dead_letter_queue", "max_receives"),
-    [("DownloadQueue", "DownloadDeadLetterQueue", 5), ("WebhookQueue", "WebhookDeadLetterQueue", 100)],
+    [
+        ("DownloadQueue", "DownloadDeadLetterQueue", 5),
+        ("WebhookQueue", "WebhookDeadLetterQueue", 100),
+        ("IntakeQueue", "IntakeDeadLetterQueue", 50),
+        ("IntakeResultsQueue", "IntakeDeadLetterQueue", 10),
+    ],
 )
 def test_work_queues_redrive_to_their_dead_letter_queues(
     raw: dict[str, Any], queue: str, dead_letter_queue: str, max_receives: int
@@ -360,6 +517,7 @@ def test_work_queues_redrive_to_their_dead_letter_queues(
     [
         ("DownloadDeadLetterAlarm", "DownloadDeadLetterQueue"),
         ("WebhookDeadLetterAlarm", "WebhookDeadLetterQueue"),
+        ("IntakeDeadLetterAlarm", "IntakeDeadLetterQueue"),
         ("ApiErrorsAlarm", "ApiFunction"),
     ],
 )
@@ -402,6 +560,7 @@ def test_outputs_give_the_api_base_url_and_resource_names(cfn: dict[str, Any]) -
         "VideoEventsTopicArn",
         "DownloadQueueUrl",
         "WebhookQueueUrl",
+        "IntakeBucketName",
     }
     assert outputs["ApiUrl"]["Value"]["Fn::Sub"].endswith("/v1")
 

@@ -34,6 +34,13 @@ class Settings(BaseModel):
     webhook_retry_scale: float = Field(default=1.0, gt=0)
     presign_ttl_s: int = 3600
     max_prompt_chars: int = 4000
+    # Job creations per tenant per minute (the API and the S3 intake together); a tenant's own limit, set with
+    # `vidrelay keys create --rate-per-minute`, wins. 0 turns the limit off.
+    rate_per_minute: int = Field(default=60, ge=0)
+    # S3 intake: the queue whose messages a waiting or rate-limited object is put back on, and how long a sidecar
+    # with no image waits for one before it starts a text-to-video job.
+    intake_queue_url: str = ""
+    intake_settle_s: float = Field(default=30.0, ge=0)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -58,6 +65,9 @@ class Settings(BaseModel):
             poller_sweep_seconds=float(get("POLLER_SWEEP_SECONDS", "50")),
             poller_tick_s=float(get("POLLER_TICK_S", "1")),
             webhook_retry_scale=float(get("WEBHOOK_RETRY_SCALE", "1")),
+            rate_per_minute=int(get("RATE_PER_MINUTE", "60")),
+            intake_queue_url=get("INTAKE_QUEUE_URL"),
+            intake_settle_s=float(get("INTAKE_SETTLE_S", "30")),
         )
 
 

@@ -38,12 +38,17 @@ class EventPublisher:
         self._sns = sns
         self._topic_arn = topic_arn
 
-    def publish(self, event: dict[str, Any], *, tenant: str) -> None:
+    def publish(self, event: dict[str, Any], *, tenant: str, origin: str | None = None) -> None:
+        """`origin` ("intake" for a job from the S3 intake) lets a subscription's filter policy pick the events
+        of such jobs only (the intake's results queue)."""
+        attributes = {
+            "type": {"DataType": "String", "StringValue": event["type"]},
+            "tenant": {"DataType": "String", "StringValue": tenant},
+        }
+        if origin is not None:
+            attributes["origin"] = {"DataType": "String", "StringValue": origin}
         self._sns.publish(
             TopicArn=self._topic_arn,
             Message=json.dumps(event, separators=(",", ":")),
-            MessageAttributes={
-                "type": {"DataType": "String", "StringValue": event["type"]},
-                "tenant": {"DataType": "String", "StringValue": tenant},
-            },
+            MessageAttributes=attributes,
         )

@@ -96,6 +96,14 @@ class StoredReference:
 
 
 @dataclass(frozen=True)
+class IntakeOrigin:
+    """An S3 intake job's source: `inbox/<tenant>/<name>.png` in `bucket` gives `outbox/<tenant>/<name>.mp4`."""
+
+    bucket: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     tenant: str
@@ -149,6 +157,8 @@ class Job:
     inflight_shard: int = 0
     next_check_at: float | None = None
     deleted_at: float | None = None
+    # Where an S3 intake job came from, so its result is written back there. None for jobs made by the API.
+    intake: IntakeOrigin | None = None
 
     @property
     def public_status(self) -> str:

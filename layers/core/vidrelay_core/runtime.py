@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .events import EventPublisher
 from .notifications import Notifier
 from .service import Relay, Timing
 from .store import JobStore
+
+if TYPE_CHECKING:
+    from .intake import Intake
 
 
 @lru_cache(maxsize=1)
@@ -47,3 +51,10 @@ def notifier() -> Notifier:
         sqs=service.sqs,
         http=webhook_client,
     )
+
+
+@lru_cache(maxsize=1)
+def intake() -> Intake:
+    from .intake import Intake
+
+    return Intake(relay())

@@ -24,6 +24,7 @@ from .errors import (
     JobNotFound,
     NotReady,
     PaymentRequired,
+    RateLimited,
     StaleJob,
     TransferError,
     Unauthorized,
@@ -34,9 +35,9 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .events import EventPublisher, envelope
-from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, Job, State, StoredReference
-from .requests import CreateRequest, ReferenceInput
-from .store import IdempotentReplay, JobStore
+from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, IntakeOrigin, Job, State, StoredReference
+from .requests import CreateRequest, ReferenceInput, parse_create
+from .store import IdempotentReplay, JobStore, rate_limited, rate_window
 from .upstream import Adapter, StreamingAdapter, adapters_for, http_client
 from .upstream.base import StreamUpdate
 
@@ -152,7 +153,11 @@ class Relay:
     def publish_pending(self, job: Job) -> Job:
         if job.event_published or not job.last_event_id:
             return job
-        self.publisher.publish(envelope(job, retention_days=self.settings.retention_days), tenant=job.tenant)
+        self.publisher.publish(
+            envelope(job, retention_days=self.settings.retention_days),
+            tenant=job.tenant,
+            origin="intake" if job.intake is not None else None,
+        )
         try:
             return self.store.mark_published(job)
         except StaleJob:
@@ -170,11 +175,51 @@ class Relay:
             raise Unauthorized("Incorrect API key provided.")
         return tenant
 
-    def create(self, tenant: str, request: CreateRequest, *, idempotency_key: str | None = None) -> Job:
+    def create_from_fields(
+        self,
+        tenant: str,
+        fields: dict[str, Any],
+        files: dict[str, Any] | None = None,
+        *,
+        multipart: bool,
+        idempotency_key: str | None = None,
+        intake: IntakeOrigin | None = None,
+    ) -> Job:
+        """`POST /v1/videos` from its body's fields and files: validated, then created. The S3 intake calls
+        this too, so an upload is held to exactly the API's rules."""
+        request = parse_create(
+            fields,
+            files=files,
+            multipart=multipart,
+            max_prompt_chars=self.settings.max_prompt_chars,
+            allow_loopback_urls=self.settings.allow_loopback_urls,
+        )
+        return self.create(tenant, request, idempotency_key=idempotency_key, intake=intake)
+
+    def create(
+        self,
+        tenant: str,
+        request: CreateRequest,
+        *,
+        idempotency_key: str | None = None,
+        intake: IntakeOrigin | None = None,
+    ) -> Job:
         spec = get_model(request.model)
         assert spec is not None  # validated by parse_create
         if idempotency_key is not None and len(idempotency_key) > 255:
             raise InvalidRequest("Idempotency-Key", idempotency_key, "at most 255 characters")
+        if idempotency_key is not None:
+            # A replay is answered before any work (no image fitted, nothing stored, not counted against the rate
+            # limit); the transaction below still decides when two first tries race.
+            record = self.store.get_idempotency(tenant, idempotency_key)
+            if record is not None and record.request_hash == request.fingerprint():
+                return self.get(tenant, record.video_id)
+        limits = self.store.tenant_limits(tenant)
+        rate = limits.rate_per_minute or self.settings.rate_per_minute or None
+        started = self.clock()
+        if rate is not None and self.store.rate_used(tenant, rate_window(started)) >= rate:
+            # Full already: refused before the image is fitted and stored. The transaction is what guarantees it.
+            raise rate_limited(tenant, rate, started)
         video_id = ids.new_video_id()
         # Reference inputs are fetched, checked and prepared before anything is written: a bad file is a 400
         # that leaves no job and sends nothing upstream.
@@ -200,6 +245,7 @@ class Relay:
             idempotency_key=idempotency_key,
             options=dict(request.options),
             references=references,
+            intake=intake,
             # Written without a submit lease: if the api dies before taking one, nothing can have gone upstream
             # and the poller submits the job after the grace period.
             inflight_shard=random.randrange(self.settings.inflight_shards),
@@ -213,12 +259,13 @@ class Relay:
                 job,
                 idempotency_key=idempotency_key,
                 request_hash=request.fingerprint(),
-                budget_usd=self.store.tenant_budget(tenant),
+                budget_usd=limits.budget_usd,
+                rate_per_minute=rate,
             )
         except IdempotentReplay as replay:
             self._drop_references(references)
             return self.get(tenant, replay.video_id)
-        except (Conflict, PaymentRequired):
+        except (Conflict, PaymentRequired, RateLimited):
             self._drop_references(references)
             raise
         job = self.publish_pending(job)

@@ -4,7 +4,9 @@ One table (see template.yaml, JobsTable) holds several kinds of item, told apart
   JOB#<video id> / JOB               a job; carries the sparse `inflight` index keys while in flight
   IDEM#<tenant>#<key> / IDEM         an Idempotency-Key record (24 h)
   KEY#<sha256 of api key> / KEY      an API key's hash and its tenant
-  TENANT#<tenant> / PROFILE          a tenant's profile (webhook signing secret)
+  TENANT#<tenant> / PROFILE          a tenant's profile (webhook signing secret, budget, rate limit)
+  TENANT#<tenant> / RATE#<minute>    job creations in one minute, for the rate limit (TTL)
+  INTAKE#<bucket>/<key>#<etag> / SIDECAR  how one version of an intake sidecar was used (TTL)
   DELIVERY#<event id> / <target id>  the webhook delivery ledger
 (endpoints and per-video deliveries: see webhook_store.py)
 Every job write is conditional on the version read, so a stale writer loses instead of moving a job backwards.
@@ -12,6 +14,7 @@ Every job write is conditional on the version read, so a stale writer loses inst
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -20,10 +23,13 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from .errors import Conflict, PaymentRequired, StaleJob
-from .jobs import TERMINAL, Job, Output, StoredReference
+from .errors import Conflict, PaymentRequired, RateLimited, StaleJob
+from .jobs import TERMINAL, IntakeOrigin, Job, Output, StoredReference
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+RATE_WINDOW_S = 60
+# A sidecar's use is remembered well past any redelivery of its S3 event (SQS keeps a message 14 days at most).
+SIDECAR_CLAIM_TTL_S = 30 * 86_400
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -52,6 +58,26 @@ def _job_key(job_id: str) -> dict[str, str]:
 
 def _created_key(job: Job) -> str:
     return f"{int(job.created_at * 1000):013d}#{job.id}"
+
+
+def rate_window(at: float) -> int:
+    """The start of the fixed one-minute window `at` falls in."""
+    return int(at // RATE_WINDOW_S) * RATE_WINDOW_S
+
+
+def rate_limited(tenant: str, limit: int, at: float) -> RateLimited:
+    retry_after = max(1, math.ceil(rate_window(at) + RATE_WINDOW_S - at))
+    return RateLimited(
+        f"Rate limit reached: tenant '{tenant}' may create at most {limit} videos per minute. Try again in "
+        f"{retry_after} s. Nothing was stored or sent upstream.",
+        retry_after_s=retry_after,
+    )
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    budget_usd: float | None = None
+    rate_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +174,7 @@ class JobStore:
             inflight_shard=int(data.get("shard", 0)),
             next_check_at=data.get("next_check_at"),
             deleted_at=data.get("deleted_at"),
+            intake=IntakeOrigin(**data["intake"]) if data.get("intake") else None,
         )
 
     def create_job(
@@ -157,10 +184,12 @@ class JobStore:
         idempotency_key: str | None = None,
         request_hash: str = "",
         budget_usd: float | None = None,
+        rate_per_minute: int | None = None,
     ) -> Job:
         """Writes a new job in one transaction with its Idempotency-Key record (when a key is given) and its
         usage: the tenant's per-day-and-model counter and month spend. With a monthly budget the spend write is
-        conditional, so concurrent creates cannot overshoot it: the whole transaction fails instead."""
+        conditional, so concurrent creates cannot overshoot it: the whole transaction fails instead. A rate
+        limit works the same way, on a counter of the tenant's creations in the job's minute."""
         now = time.time()
         cost = Decimal(repr(round(job.cost_usd or 0.0, 6)))
         day = datetime.fromtimestamp(job.created_at, tz=UTC).strftime("%Y-%m-%d")
@@ -194,6 +223,21 @@ class JobStore:
             spend_values[":room"] = Decimal(repr(round(budget_usd, 6))) - cost
         spend["ExpressionAttributeValues"] = self._serialize(spend_values)
         items.append({"Update": spend})
+        window = rate_window(job.created_at)
+        if rate_per_minute is not None:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table.name,
+                        "Key": self._serialize({"pk": f"TENANT#{job.tenant}", "sk": f"RATE#{window}"}),
+                        "UpdateExpression": "ADD created :one SET expires_at_ttl = :ttl",
+                        "ConditionExpression": "attribute_not_exists(created) OR created < :limit",
+                        "ExpressionAttributeValues": self._serialize(
+                            {":one": 1, ":limit": rate_per_minute, ":ttl": window + 2 * RATE_WINDOW_S}
+                        ),
+                    }
+                }
+            )
         if idempotency_key is not None:
             idem_item = {
                 "pk": f"IDEM#{job.tenant}#{idempotency_key}",
@@ -235,8 +279,16 @@ class JobStore:
                         f"and this video would add ${float(cost):.2f}. Nothing was sent upstream.",
                         param=None,
                     ) from exc
+            if rate_per_minute is not None and self.rate_used(job.tenant, window) >= rate_per_minute:
+                raise rate_limited(job.tenant, rate_per_minute, job.created_at) from exc
             raise
         return job
+
+    def rate_used(self, tenant: str, window: int) -> int:
+        """How many jobs the tenant created in the minute starting at `window`."""
+        key = {"pk": f"TENANT#{tenant}", "sk": f"RATE#{window}"}
+        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        return int(item["created"]) if item and "created" in item else 0
 
     def month_spend(self, tenant: str, month: str) -> float:
         key = {"pk": f"TENANT#{tenant}", "sk": f"SPEND#{month}"}
@@ -280,6 +332,30 @@ class JobStore:
                 UpdateExpression="SET budget_usd_month = :b",
                 ExpressionAttributeValues={":b": Decimal(repr(budget_usd))},
             )
+
+    def set_rate_limit(self, tenant: str, per_minute: int | None) -> None:
+        key = {"pk": f"TENANT#{tenant}", "sk": "PROFILE"}
+        if per_minute is None:
+            self._table.update_item(Key=key, UpdateExpression="REMOVE rate_per_minute")
+        else:
+            self._table.update_item(
+                Key=key, UpdateExpression="SET rate_per_minute = :r", ExpressionAttributeValues={":r": per_minute}
+            )
+
+    def tenant_limits(self, tenant: str) -> TenantLimits:
+        """The tenant's monthly budget and own rate limit (None: not set), from one read of its profile."""
+        item = self._table.get_item(Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}).get("Item") or {}
+        budget, rate = item.get("budget_usd_month"), item.get("rate_per_minute")
+        return TenantLimits(
+            budget_usd=float(budget) if budget is not None else None,
+            rate_per_minute=int(rate) if rate is not None else None,
+        )
+
+    def tenant_exists(self, tenant: str) -> bool:
+        item = self._table.get_item(
+            Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}, ProjectionExpression="pk", ConsistentRead=True
+        ).get("Item")
+        return item is not None
 
     def tenant_budget(self, tenant: str) -> float | None:
         item = self._table.get_item(Key={"pk": f"TENANT#{tenant}", "sk": "PROFILE"}).get("Item")
@@ -524,6 +600,29 @@ class JobStore:
             },
         )
 
+    # -- S3 intake ------------------------------------------------------------------------------------------
+
+    def claim_sidecar(self, bucket: str, key: str, etag: str, use: str) -> str:
+        """Records how one version of an intake sidecar is used: alone ("text") or with its image ("pair").
+        The first claim wins and is never changed, so a sidecar that started a text-to-video job cannot also
+        start one with an image that arrived late. Returns the use that holds: `use` itself when this claim won
+        or repeated it, the other one when it lost."""
+        now = time.time()
+        answer = self._table.update_item(
+            Key={"pk": f"INTAKE#{bucket}/{key}#{etag}", "sk": "SIDECAR"},
+            UpdateExpression="SET #u = if_not_exists(#u, :u), expires_at_ttl = if_not_exists(expires_at_ttl, :ttl)",
+            ExpressionAttributeNames={"#u": "use"},
+            ExpressionAttributeValues={":u": use, ":ttl": int(now + SIDECAR_CLAIM_TTL_S)},
+            ReturnValues="ALL_NEW",
+        )
+        return str(answer["Attributes"]["use"])
+
+    def sidecar_use(self, bucket: str, key: str, etag: str) -> str | None:
+        item = self._table.get_item(
+            Key={"pk": f"INTAKE#{bucket}/{key}#{etag}", "sk": "SIDECAR"}, ConsistentRead=True
+        ).get("Item")
+        return str(item["use"]) if item else None
+
     # -- helpers --------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -557,6 +656,8 @@ class _Table:
         response: dict[str, Any] = getattr(self._client, method)(TableName=self.name, **kwargs)
         if "Item" in response:
             response["Item"] = self._de(response["Item"])
+        if "Attributes" in response:
+            response["Attributes"] = self._de(response["Attributes"])
         if "Items" in response:
             response["Items"] = [self._de(i) for i in response["Items"]]
         if "LastEvaluatedKey" in response:

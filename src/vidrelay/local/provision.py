@@ -333,7 +333,6 @@ _BUCKET_PROPERTIES = {
     "LifecycleConfiguration",
     "VersioningConfiguration",
     "Tags",
-    # The local event router turns S3 writes into function events itself (see Template.functions()).
     "NotificationConfiguration",
 }
 
@@ -370,6 +369,11 @@ def _create_bucket(
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
     if properties.get("Tags"):
         s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": properties["Tags"]})
+    if "NotificationConfiguration" in properties:
+        # moto delivers S3 events to SQS itself (with S3's URL-encoded keys and its s3:TestEvent on setup), so
+        # the intake queue gets what it would get in AWS and the router feeds it to its function as any queue.
+        notification = _notification_configuration(logical_id, properties["NotificationConfiguration"])
+        s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification)
 
     attrs = {
         "Arn": f"arn:aws:s3:::{bucket}",
@@ -377,6 +381,37 @@ def _create_bucket(
         "RegionalDomainName": f"{bucket}.s3.{region}.amazonaws.com",
     }
     return bucket, attrs
+
+
+# CloudFormation's destination list and field -> the S3 API's.
+_NOTIFICATION_DESTINATIONS = {
+    "QueueConfigurations": "QueueArn",
+    "TopicConfigurations": "TopicArn",
+}
+
+
+def _notification_configuration(logical_id: str, configuration: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation NotificationConfiguration (`Event`, `Queue`, `Filter.S3Key.Rules`) in the S3 API's
+    shape (`Events`, `QueueArn`, `Filter.Key.FilterRules`)."""
+    converted: dict[str, Any] = {}
+    for kind, arn_field in _NOTIFICATION_DESTINATIONS.items():
+        destinations = []
+        for entry in configuration.get(kind) or []:
+            destination: dict[str, Any] = {
+                arn_field: entry[arn_field.removesuffix("Arn")],
+                "Events": [entry["Event"]],
+            }
+            rules = ((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            if rules:
+                destination["Filter"] = {
+                    "Key": {"FilterRules": [{"Name": rule["Name"], "Value": rule["Value"]} for rule in rules]}
+                }
+            destinations.append(destination)
+        if destinations:
+            converted[kind] = destinations
+    # Lambda destinations would need the function to exist in moto; the local stack runs functions itself.
+    _warn_unemulated(f"{logical_id}.NotificationConfiguration", configuration, set(_NOTIFICATION_DESTINATIONS))
+    return converted
 
 
 def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,11 @@ class LocalOptions:
     # How fast the poller revisits a job locally: the simulator finishes in seconds, not minutes.
     poll_interval_scale: float = 0.02
     poller_budget_s: float = 2.0
+    # How long an intake sidecar waits for its image locally (30 s in the cloud): uploads from one script land
+    # within a second of each other.
+    intake_settle_s: float = 5.0
+    # Job creations per tenant per minute, as the template's RatePerMinute (0: no limit).
+    rate_per_minute: int = 60
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -154,6 +159,8 @@ class LocalStack:
                 "VIDRELAY_OUTBOX_GRACE_S": "2",
                 "VIDRELAY_STREAM_LEASE_S": "20",
                 "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+                "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
+                "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
                 "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 **opts.extra_env,
@@ -183,13 +190,16 @@ class LocalStack:
             "webhook_secret": webhook_secret,
             "aws_endpoint_url": endpoint,
             "region": REGION,
-            "intake_bucket": None,
+            "intake_bucket": self.resources.ref("IntakeBucket"),
             "jobs_table": self.resources.ref("JobsTable"),
             "results_bucket": self.resources.ref("ResultsBucket"),
             "simulator_url": self.simulator.url,
         }
         opts.state_dir.mkdir(parents=True, exist_ok=True)
-        (opts.state_dir / "local.json").write_text(json.dumps(self.info, indent=2) + "\n")
+        # Written whole or not at all: scripts and tests poll for this file and read it the moment it appears.
+        partial = opts.state_dir / "local.json.partial"
+        partial.write_text(json.dumps(self.info, indent=2) + "\n")
+        os.replace(partial, opts.state_dir / "local.json")
         return self.info
 
     def _seed_tenant(self, api_key: str, webhook_secret: str) -> None:
