@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -106,7 +107,7 @@ def list_videos() -> dict[str, Any]:
     tenant = _tenant()
     query = app.current_event.query_string_parameters or {}
     limit_text = query.get("limit", "20")
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if not re.fullmatch(r"[0-9]{1,3}", limit_text) or not 1 <= int(limit_text) <= 100:
         raise InvalidRequest("limit", limit_text, "an integer from 1 to 100")
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):

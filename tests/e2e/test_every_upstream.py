@@ -162,7 +162,7 @@ def test_catalog_errors_name_their_field(local_stack: LocalStackProcess) -> None
         ({"json": {"model": "sora-2", "prompt": "x", "size": "1920x1080"}}, "size"),
         ({"json": {"model": "seedance-2.0", "prompt": "x", "aspect_ratio": "4:3"}}, "aspect_ratio"),
         ({"json": {"model": "sora-9", "prompt": "x"}}, "model"),
-        ({"json": {"model": "seedance-2.0", "prompt": "@IMG_2 dancing"}}, "prompt"),
+        ({"json": {"model": "seedance-2.0", "prompt": "x", "duration": "²"}}, "duration"),
         (
             {"json": {"model": VEO, "prompt": "x", "duration": 8, "input_reference": {"image_url": "https://a/b.png"}}},
             "duration",

@@ -444,7 +444,7 @@ def test_a_text_file_named_png_gets_only_an_error_file(rig: IntakeRig) -> None:
     ("fields", "param", "code"),
     [
         ({"prompt": "x", "seconds": 4}, "seconds", "invalid_value"),
-        ({"prompt": "x", "duration": 5}, "duration", "unknown_parameter"),
+        ({"prompt": "x", "duration": 5}, "duration", "unsupported_parameter"),
         ({"model": "sora-2"}, "prompt", "missing_required_parameter"),
         ({"prompt": "x", "webhook_url": "http://169.254.169.254/latest"}, "webhook_url", "invalid_url"),
     ],

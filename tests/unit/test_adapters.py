@@ -228,7 +228,9 @@ def test_a_stream_reports_progress_then_the_link_and_usage() -> None:
     )
     updates = list(stream_of(body, seen))
 
-    assert [u.progress for u in updates[:-1]] == [0, 36, 80]
+    # Every chunk is a sign of life the streamer renews its lease on; the progress only climbs.
+    assert [u.progress for u in updates[:-1] if u.progress is not None] == [0, 36, 80]
+    assert len(updates) == 5
     assert updates[0].task_id == "chatcmpl-1"
     assert updates[-1].content_url == "https://files.example/v.mp4?Expires=1&Signature=ab"
     assert updates[-1].usage == {"prompt_tokens": 12, "completion_tokens": 40, "total_tokens": 52}
@@ -282,3 +284,23 @@ def test_accounts_come_in_failover_order_and_never_show_their_keys() -> None:
     assert "sk-first" not in repr(first) and "sk-second" not in repr(second)
     with pytest.raises(RuntimeError, match="no upstream account"):
         accounts_for("generations", {})
+
+
+def test_a_refused_account_fails_over_and_its_key_never_reaches_the_message() -> None:
+    refused = httpx.Response(401, json={"error": {"message": "Incorrect API key provided: sk-up-secret"}})
+    with pytest.raises(UpstreamUnavailable) as caught:
+        GenerationsAdapter(ACCOUNT, client(lambda r: refused, [])).submit(job(prompt="a cat"))
+    assert caught.value.code == "upstream_account_refused"
+    quoted = httpx.Response(400, json={"error": {"message": "bad request for key sk-up-secret (Bearer sk-up-secret)"}})
+    with pytest.raises(UpstreamRejected) as rejected:
+        GenerationsAdapter(ACCOUNT, client(lambda r: quoted, [])).submit(job(prompt="a cat"))
+    assert "sk-up-secret" not in rejected.value.message and "[redacted]" in rejected.value.message
+
+
+def test_a_backup_account_whose_key_cannot_be_read_is_left_out() -> None:
+    env = {
+        "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": "https://a.example",
+        "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": "sk-first",
+        "VIDRELAY_UPSTREAM_VIDEOS_ACCOUNTS": json.dumps([{"name": "broken", "base_url": "https://b.example"}]),
+    }
+    assert [a.name for a in accounts_for("videos", env)] == ["videos-1"]

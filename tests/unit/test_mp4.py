@@ -118,3 +118,26 @@ def test_mp4_without_moov_is_refused(clips: dict[str, bytes]) -> None:
     scanner.feed(data[: moov_offset(data)])  # everything up to the header box, which never comes
     with pytest.raises(NotAnMp4, match="moov"):
         scanner.finish()
+
+
+def test_a_largesize_header_split_across_chunks_is_read_whole() -> None:
+    from vidrelay_core.mp4 import Mp4Scanner
+
+    ftyp = b"\x00\x00\x00\x10ftypisom\x00\x00\x02\x00"
+    # A free box with a 64-bit size (24 bytes in all), its 16-byte header cut after 12 bytes.
+    free = b"\x00\x00\x00\x01free" + (24).to_bytes(8, "big") + b"\x00" * 8
+    scanner = Mp4Scanner()
+    scanner.feed(ftyp + free[:12])
+    scanner.feed(free[12:])
+    assert scanner.bytes_seen == len(ftyp) + len(free)
+
+
+def test_a_tiny_fake_mp4_is_refused_not_a_crash() -> None:
+    import pytest
+    from vidrelay_core.errors import TransferError
+    from vidrelay_core.mp4 import Mp4Scanner
+
+    scanner = Mp4Scanner()
+    with pytest.raises(TransferError):
+        scanner.feed(b"\x00\x00\x00\x01ftyp ")
+        scanner.finish()

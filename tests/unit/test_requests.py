@@ -109,7 +109,9 @@ IMAGE_URL = {"image_url": "https://93.184.216.34/a.png"}
         # Seed 001: integer seconds; references by upload order.
         ({"model": "seedance-2.0", "prompt": "x", "duration": "five"}, "duration", "integer"),
         ({"model": "seedance-2.0", "prompt": "x", "duration": 99}, "duration", "4 to 15"),
-        ({"model": "seedance-2.0", "prompt": "@IMG_1 dancing"}, "prompt", "@IMG_1"),
+        ({"model": "seedance-2.0", "prompt": "x", "duration": "²"}, "duration", "integer"),
+        ({"model": "seedance-2.0", "prompt": "x", "duration": "5" * 5000}, "duration", "integer"),
+        ({"model": VEO, "prompt": "x", "seed": "--5", "input_reference": IMAGE_URL}, "seed", "an integer"),
         ({"model": "seedance-2.0", "prompt": "x", "input_reference": IMAGE_URL}, "input_reference", "files"),
         (
             {"model": "seedance-2.0", "prompt": "x", "files": [{"audio_url": "https://a/b.mp3"}]},

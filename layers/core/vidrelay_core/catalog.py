@@ -279,7 +279,8 @@ MODELS: dict[str, ModelSpec] = {
                 size_default=size,
                 price=PriceRule(per_request=0.15),
                 quality="standard",
-                # The stream must show a sign of life within this long, or the job counts as cut off.
+                # Not polled: the streamer holds the stream (Timing.stream_lease_s decides when it counts as lost).
+                # This is how long the poller waits before handing a refused stream to the streamer again.
                 poll_interval_s=60.0,
                 references=(ReferenceRule("input_reference", 1, (JPEG, PNG, WEBP)),),
                 streaming=True,

@@ -96,7 +96,8 @@ class Mp4Scanner:
             self._check_header(at)
             if _u32(self._header, 0) == 1:  # a 64-bit largesize follows the type
                 return take
-        if len(self._header) >= 8:
+        # A 64-bit header may arrive split across chunks: the box starts only once all 16 bytes are here.
+        if len(self._header) >= 8 and len(self._header) == (16 if _u32(self._header, 0) == 1 else 8):
             self._start_box(at)
         return take
 

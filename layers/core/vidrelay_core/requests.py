@@ -37,8 +37,11 @@ KNOWN_FIELDS = frozenset(
 URL_KEYS = frozenset({"image_url", "video_url"})
 # How a reference image is made the requested size (references.py): cover and crop, fit and pad, or refuse.
 FITS: tuple[str, ...] = ("crop", "pad", "none")
-# Seed 001: "Reference files by upload order in the prompt: @IMG_1 ... @VID_1".
-PROMPT_REFERENCE = re.compile(r"@(IMG|VID)_(\d+)")
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+DIGITS = re.compile(r"[0-9]{1,4}")
+INTEGER = re.compile(r"-?[0-9]{1,19}")
+# What one job may carry in references, all told: each is read into the function's memory to be sent.
+MAX_REFERENCE_BYTES_PER_JOB = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,6 @@ def parse_create(
     size, options = _size(fields.get("size"), spec, options, {k for k in spec.options if k in fields})
     _duration_fits_options(spec, duration_field, seconds, options)
     references = _references(fields, uploads, spec, multipart, allow_loopback_urls)
-    _prompt_references(prompt, references)
     webhook_url = _webhook_url(fields.get("webhook_url"), allow_loopback_urls)
     events = _webhook_events(fields.get("webhook_events"), multipart)
     metadata = _metadata(fields.get("metadata"), multipart)
@@ -230,7 +232,9 @@ def _seconds(fields: dict[str, Any], spec: ModelSpec, multipart: bool) -> tuple[
     value = fields[name]
     if rule.wire == "integer":
         # Seedance takes integer seconds; a form field is text, and "5" in JSON is read the same way.
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and DIGITS.fullmatch(value))
+        ):
             raise InvalidRequest(
                 name, value, f"an integer number of seconds from {rule.allowed[0]} to {rule.allowed[-1]} for {spec.id}"
             )
@@ -257,7 +261,7 @@ def _options(fields: dict[str, Any], spec: ModelSpec, multipart: bool) -> dict[s
         if allowed == ("int",):
             # Seed 003: "seed | int | ... (multipart form field; string-encoded number is fine)".
             text = str(value).strip() if not isinstance(value, bool) else ""
-            if not (isinstance(value, int | str) and text.lstrip("-").isdigit() and len(text) <= 20):
+            if not (isinstance(value, int | str) and INTEGER.fullmatch(text)):
                 raise InvalidRequest(name, value, "an integer (a string of digits is fine)")
             options[name] = str(int(text))
         elif allowed == ("*",):
@@ -436,22 +440,6 @@ def _check_public_url(where: str, url: str, allow_loopback: bool) -> None:
             message=f"Invalid value for '{where}': {_show(url)} was given, but the URL {exc}.",
             code="invalid_url",
         ) from None
-
-
-def _prompt_references(prompt: str, references: tuple[ReferenceInput, ...]) -> None:
-    """Seed 001 counts `@IMG_n` / `@VID_n` by upload order among `files`: a reference to a file that was not
-    sent would silently be ignored upstream, so it is an error here."""
-    files = [r for r in references if r.field == "files"]
-    counts = {"IMG": sum(1 for r in files if r.kind == "image"), "VID": sum(1 for r in files if r.kind == "video")}
-    for kind, number in PROMPT_REFERENCE.findall(prompt):
-        if not 1 <= int(number) <= counts[kind]:
-            what = "images" if kind == "IMG" else "videos"
-            raise InvalidRequest(
-                "prompt",
-                f"@{kind}_{number}",
-                message=f"Invalid value for 'prompt': it refers to @{kind}_{number}, but {counts[kind]} {what} were "
-                f"uploaded in 'files' (@{kind}_n counts {what} by upload order, from 1).",
-            )
 
 
 def _show(value: str) -> str:

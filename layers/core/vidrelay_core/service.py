@@ -36,7 +36,7 @@ from .errors import (
 )
 from .events import EventPublisher, envelope
 from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, IntakeOrigin, Job, State, StoredReference
-from .requests import CreateRequest, ReferenceInput, parse_create
+from .requests import MAX_REFERENCE_BYTES_PER_JOB, CreateRequest, ReferenceInput, parse_create
 from .store import IdempotentReplay, JobStore, rate_limited, rate_window
 from .upstream import Adapter, StreamingAdapter, adapters_for, http_client
 from .upstream.base import StreamUpdate
@@ -48,6 +48,9 @@ PROGRESS_EVENT_EVERY_S = 5.0
 MAX_DOWNLOAD_ATTEMPTS = 5
 # Tries of a transient download failure inside one invocation, before it is left to SQS redelivery.
 TRANSIENT_DOWNLOAD_RETRIES = 2
+# A refused submit moves to the next account only while this much time has passed since the first try: the api
+# answers within 29 s and a submit lease lasts 60 s, so a try must not start when it could outrun either.
+FAILOVER_BUDGET_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,12 @@ class Relay:
             record = self.store.get_idempotency(tenant, idempotency_key)
             if record is not None and record.request_hash == request.fingerprint():
                 return self.get(tenant, record.video_id)
+            if record is not None:
+                raise Conflict(
+                    "The Idempotency-Key was already used with a different request body within 24 hours.",
+                    param="Idempotency-Key",
+                    code="idempotency_key_reused",
+                )
         limits = self.store.tenant_limits(tenant)
         rate = limits.rate_per_minute or self.settings.rate_per_minute or None
         started = self.clock()
@@ -321,6 +330,15 @@ class Relay:
                     Metadata={"video-id": video_id, "tenant": tenant},
                 )
                 prepared.append((stored, ready.data))
+                total = sum(len(data) for _, data in prepared)
+                if total > MAX_REFERENCE_BYTES_PER_JOB:
+                    raise InvalidRequest(
+                        given.field,
+                        f"{total} bytes",
+                        message=f"Invalid value for '{given.field}': the references of one video add up to {total} "
+                        f"bytes; at most {MAX_REFERENCE_BYTES_PER_JOB} are accepted.",
+                        code="file_too_large",
+                    )
         except BaseException:
             self._drop_references(tuple(stored for stored, _ in prepared))
             raise
@@ -358,7 +376,8 @@ class Relay:
                 )
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            # Without s3:ListBucket S3 answers a missing key 403; either way it is nothing this tenant can use.
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound", "403", "AccessDenied"):
                 raise InvalidRequest(
                     param, url, message=f"No object at {url}: upload it first.", code="object_not_found"
                 ) from None
@@ -474,7 +493,17 @@ class Relay:
     def _adapter(self, job: Job) -> Adapter:
         """The adapter of the account that took the job: polls and downloads go where the task is."""
         adapters = self.adapters(job.family)
-        return next((a for a in adapters if a.account.name == job.upstream_account), adapters[0])
+        if job.upstream_account is None:
+            return adapters[0]
+        found = next((a for a in adapters if a.account.name == job.upstream_account), None)
+        if found is None:
+            # Asking another account about this task would answer 404 and expire a video that exists: wait until
+            # the account is configured again (the job ends at its maximum age otherwise).
+            raise UpstreamUnavailable(
+                f"the upstream account {job.upstream_account!r} that has this task is not configured",
+                code="upstream_account_missing",
+            )
+        return found
 
     def submit(self, job: Job, references: Sequence[tuple[StoredReference, bytes]] | None = None) -> Job:
         """Sends the job upstream, to each account in failover order while the refusals are ones that cannot
@@ -483,7 +512,12 @@ class Relay:
         if ended is not None or loaded is None:
             return ended or job
         unavailable: UpstreamUnavailable | None = None
+        started = self.clock()
         for adapter in self.adapters(job.family):
+            if unavailable is not None and self.clock() - started > FAILOVER_BUDGET_S:
+                # A slow refusal used up the time a caller (api: 29 s, poller sweep) can give another try; the
+                # job stays accepted and the next check starts again, rather than be cut off mid-request.
+                break
             try:
                 result = adapter.submit(job, loaded)
             except UpstreamUnavailable as exc:
@@ -541,6 +575,8 @@ class Relay:
             return ended.state if ended else "skipped"
         unavailable: UpstreamUnavailable | None = None
         for adapter in self.adapters(job.family):
+            if unavailable is not None and self.clock() - now > FAILOVER_BUDGET_S:
+                break  # the lease taken above must outlast every try made under it
             try:
                 return self._follow(job, cast(StreamingAdapter, adapter), loaded)
             except UpstreamUnavailable as exc:
@@ -576,10 +612,7 @@ class Relay:
                 progress = update.progress if update.progress is not None else job.progress
                 moved = progress > job.progress and now - last_write >= PROGRESS_EVENT_EVERY_S
                 if moved or now - last_write >= lease_s / 3:
-                    job = self.transition(
-                        job, "running", progress=max(progress, job.progress), next_check_at=now + lease_s
-                    )
-                    last_write = now
+                    job, last_write = self._renew_stream(job, progress, now), now
         except UpstreamAmbiguous as exc:
             self.transition(
                 job,
@@ -601,6 +634,21 @@ class Relay:
             "already have billed it.",
         )
         return "interrupted"
+
+    def _renew_stream(self, job: Job, progress: int, now: float) -> Job:
+        """Writes progress and renews the stream's lease. A storage hiccup must not end a stream the upstream
+        is billing: it is logged and the next chunk tries again (the lease has room for several)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.transition(
+                job, "running", progress=max(progress, job.progress), next_check_at=now + self.timing.stream_lease_s
+            )
+        except (BotoCoreError, ClientError):
+            from .obs import logger
+
+            logger.warning("could not renew the stream lease; still reading", extra={"video_id": job.id})
+            return job
 
     def _finish_stream(self, job: Job, update: StreamUpdate) -> str:
         usage = dict(update.usage or {})

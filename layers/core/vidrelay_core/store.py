@@ -52,6 +52,16 @@ def _from_dynamo(value: Any) -> Any:
     return value
 
 
+def _legacy_reference(data: dict[str, Any]) -> tuple[StoredReference, ...]:
+    """A job written before references became a list kept its one image as `reference_key`: read it as such, so
+    an in-flight image-to-video job is never resubmitted without its image after an upgrade."""
+    key = data.get("reference_key")
+    if not key:
+        return ()
+    content_type = str(data.get("reference_content_type") or "image/png")
+    return (StoredReference("input_reference", str(key), content_type, "image", 0),)
+
+
 def _job_key(job_id: str) -> dict[str, str]:
     return {"pk": f"JOB#{job_id}", "sk": "JOB"}
 
@@ -163,7 +173,7 @@ class JobStore:
             price_rule=dict(data.get("price_rule", {})),
             idempotency_key=data.get("idempotency_key"),
             options={str(k): str(v) for k, v in data.get("options", {}).items()},
-            references=tuple(StoredReference(**r) for r in data.get("references", ())),
+            references=tuple(StoredReference(**r) for r in data.get("references", ())) or _legacy_reference(data),
             upstream_account=data.get("upstream_account"),
             result_url=data.get("result_url"),
             usage={str(k): int(v) for k, v in data.get("usage", {}).items()},

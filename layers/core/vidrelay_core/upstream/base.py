@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -33,6 +34,9 @@ SUBMIT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=5.0)
 POLL_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
 
 References = Sequence[tuple[StoredReference, bytes]]
+# 401/402/403 refuse the account (its key, its balance), never the job.
+ACCOUNT_REFUSALS = (401, 402, 403)
+KEY_LIKE = re.compile(r"(sk|key|token)[-_][A-Za-z0-9*._\-]{4,}|Bearer\s+\S+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -168,14 +172,21 @@ def accounts_for(family: str, env: dict[str, str] | None = None) -> list[Account
     accounts: list[Account] = []
     for number, entry in enumerate(entries, start=1):
         name = entry.get("name") or f"{family}-{number}"
-        accounts.append(
-            Account(
-                family=family,
-                base_url=entry["base_url"].rstrip("/"),
-                api_key=_key_of(entry, f"{family} account {name}"),
-                name=name,
+        try:
+            key = _key_of(entry, f"{family} account {name}")
+        except Exception as exc:
+            if number == 1:  # the primary account is the configuration itself: fail loudly
+                raise
+            # A backup account whose key cannot be read (a wrong parameter name, no permission) must not take
+            # the family down with it: it is left out, loudly.
+            from ..obs import logger
+
+            logger.error(
+                "upstream account left out: its key cannot be read",
+                extra={"account": name, "error": type(exc).__name__},
             )
-        )
+            continue
+        accounts.append(Account(family=family, base_url=entry["base_url"].rstrip("/"), api_key=key, name=name))
     return accounts
 
 
@@ -215,6 +226,13 @@ def check_submit_answer(response: httpx.Response, data: dict[str, Any], task_id:
         raise UpstreamUnavailable(
             "upstream rate limit", code="upstream_rate_limited", status=429, retry_after_s=retry_after(response)
         )
+    if response.status_code in ACCOUNT_REFUSALS:
+        # The account itself is refused (key, balance, group): no task exists, and another account may take it.
+        raise UpstreamUnavailable(
+            f"the upstream refused the account (HTTP {response.status_code})",
+            code="upstream_account_refused",
+            status=response.status_code,
+        )
     if response.status_code >= 500:
         if isinstance(task_id, str) and task_id:
             raise UpstreamAmbiguous(
@@ -231,7 +249,8 @@ def check_submit_answer(response: httpx.Response, data: dict[str, Any], task_id:
 
 
 def check_poll_answer(response: httpx.Response) -> None:
-    if response.status_code == 429 or response.status_code >= 500:
+    # A refused account (a rotated key, say) does not mean the task failed: ask again until the job's age runs out.
+    if response.status_code in (429, *ACCOUNT_REFUSALS) or response.status_code >= 500:
         raise UpstreamUnavailable(
             f"poll answered {response.status_code}",
             code="upstream_unavailable",
@@ -264,12 +283,17 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 def error_message(data: dict[str, Any], response: httpx.Response) -> str:
+    """The upstream's own words (they reach the Video object and events), with anything key-like blanked: an
+    upstream may quote the key it was given ("Incorrect API key provided: sk-...")."""
     error = data.get("error")
-    if isinstance(error, dict) and error.get("message"):
-        return f"upstream refused the job: {error['message']}"
-    if isinstance(error, str) and error:
-        return f"upstream refused the job: {error}"
-    return f"upstream refused the job (HTTP {response.status_code})"
+    text = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    if not text:
+        return f"upstream refused the job (HTTP {response.status_code})"
+    return f"upstream refused the job: {redact(str(text))[:500]}"
+
+
+def redact(text: str) -> str:
+    return KEY_LIKE.sub("[redacted]", text)
 
 
 def upstream_error(data: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -120,8 +120,9 @@ def _read(source: Any) -> Iterator[StreamUpdate]:
             try:
                 chunk = json.loads(event.data)
             except ValueError:
-                continue  # a keep-alive or comment line: no content
+                chunk = None  # a keep-alive or comment line: no content, but a sign of life
             if not isinstance(chunk, dict):
+                yield StreamUpdate(task_id=task_id)
                 continue
             if task_id is None and isinstance(chunk.get("id"), str):
                 task_id = chunk["id"]
@@ -138,9 +139,12 @@ def _read(source: Any) -> Iterator[StreamUpdate]:
                     seen = [float(p) for p in PERCENT.findall(piece) if float(p) <= 100]
                     if seen and int(seen[-1]) > progress and link is None:
                         progress = int(seen[-1])
-                        yield StreamUpdate(task_id=task_id, progress=min(progress, 99))
                 if choice.get("finish_reason") == "stop":
                     finished = True
+            if link is None:
+                # Every chunk is a sign of life (queue text like "> Queued…" carries no percentage): the streamer
+                # renews its lease on these, so a long queue wait is not taken for a dead stream.
+                yield StreamUpdate(task_id=task_id, progress=min(progress, 99) if progress >= 0 else None)
     except httpx.TransportError as exc:
         if link is None:
             raise UpstreamAmbiguous(
