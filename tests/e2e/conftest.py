@@ -127,7 +127,10 @@ def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+# Package scope: one stack for all of tests/e2e, stopped when its last test is done. (A session-scoped stack
+# kept polling in the background through the integration tests that follow, whose crash matrix is timed
+# against a 0.1 s simulator and drifted on a two-core machine.)
+@pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
     with running_stack(tmp_path_factory.mktemp("local")) as stack:
         yield stack
@@ -137,13 +140,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 RETRY_SCALE = 0.0001
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scaled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
     with running_stack(tmp_path_factory.mktemp("scaled"), "--webhook-retry-scale", str(RETRY_SCALE)) as stack:
         yield stack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def strict_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackProcess]:
     with running_stack(tmp_path_factory.mktemp("strict"), "--strict-urls") as stack:
         yield stack
