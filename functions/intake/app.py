@@ -24,6 +24,10 @@ from vidrelay_core.runtime import intake
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+# SQS delays a new message by at most 15 minutes.
+MAX_DELAY_S = 900
+
+
 class NotDueYet(Exception):
     """Not a failure: the message goes back to its queue until it is worth looking at again."""
 
@@ -35,10 +39,20 @@ def record_handler(record: SQSRecord) -> None:
     waits = [o.retry_after_s for o in outcomes if o.retry_after_s is not None]
     if not waits:
         return
+    wait = max(1, math.ceil(max(waits)))
+    if wait <= MAX_DELAY_S:
+        # A new, delayed copy rather than the same message made invisible: every receive counts towards the
+        # dead-letter limit, and a burst held back by the rate limit may wait many windows. A crash between
+        # the send and this message's deletion leaves two copies, which the intake (idempotent on bucket, key
+        # and ETag) turns into one job.
+        service.relay.sqs.send_message(
+            QueueUrl=service.relay.settings.intake_queue_url, MessageBody=record.body, DelaySeconds=wait
+        )
+        return
     service.relay.sqs.change_message_visibility(
         QueueUrl=service.relay.settings.intake_queue_url,
         ReceiptHandle=record.receipt_handle,
-        VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, math.ceil(max(waits)))),
+        VisibilityTimeout=min(MAX_VISIBILITY_S, wait),
     )
     raise NotDueYet(f"next look in {max(waits):.1f} s")
 
