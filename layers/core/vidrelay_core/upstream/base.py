@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamUnavailable
+from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamResultGone, UpstreamUnavailable
 from ..jobs import Job, StoredReference
 
 UpstreamState = Literal["queued", "in_progress", "completed", "failed"]
@@ -246,6 +246,27 @@ def check_submit_answer(response: httpx.Response, data: dict[str, Any], task_id:
         )
     if response.status_code >= 400:
         raise UpstreamRejected(error_message(data, response), code="upstream_rejected", status=response.status_code)
+
+
+def get_task(client: httpx.Client, account: Account, url: str) -> tuple[dict[str, Any], str, UpstreamState]:
+    """GETs a task's status the way every polling dialect answers it: the body, the upstream's status word and
+    that word normalised. A 404 means the task (and its result) is gone; a refusal of the moment is retried."""
+    try:
+        response = client.get(url, headers=bearer(account), timeout=POLL_TIMEOUT)
+    except httpx.TransportError as exc:
+        raise UpstreamUnavailable(f"poll failed: {type(exc).__name__}", code="upstream_unavailable") from None
+    if response.status_code == 404:
+        # Seed 002: results are kept one day; after that the task answers 404.
+        raise UpstreamResultGone("the upstream no longer has this task", code="upstream_expired", status=404)
+    check_poll_answer(response)
+    data = json_of(response)
+    if response.status_code >= 400:
+        raise UpstreamRejected(error_message(data, response), code="upstream_rejected", status=response.status_code)
+    raw = str(data.get("status", ""))
+    state = STATUS.get(raw)
+    if state is None:
+        raise UpstreamUnavailable(f"unknown upstream status {raw!r}", code="upstream_bad_status")
+    return data, raw, state
 
 
 def check_poll_answer(response: httpx.Response) -> None:

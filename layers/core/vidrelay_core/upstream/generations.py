@@ -13,10 +13,9 @@ from typing import Any
 
 import httpx
 
-from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamResultGone
+from ..errors import UpstreamAmbiguous
 from ..jobs import Job
 from .base import (
-    POLL_TIMEOUT,
     STATUS,
     Account,
     ContentRequest,
@@ -25,9 +24,8 @@ from .base import (
     SubmitResult,
     UpstreamUnavailable,
     bearer,
-    check_poll_answer,
     check_submit_answer,
-    error_message,
+    get_task,
     json_of,
     progress_of,
     send_submit,
@@ -74,24 +72,7 @@ class GenerationsAdapter:
 
     def poll(self, job: Job) -> PollResult:
         assert job.upstream_task_id is not None
-        try:
-            response = self._client.get(
-                f"{self.account.base_url}{PATH}/{job.upstream_task_id}",
-                headers=bearer(self.account),
-                timeout=POLL_TIMEOUT,
-            )
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"poll failed: {type(exc).__name__}", code="upstream_unavailable") from None
-        if response.status_code == 404:
-            raise UpstreamResultGone("the upstream no longer has this task", code="upstream_expired", status=404)
-        check_poll_answer(response)
-        data = json_of(response)
-        if response.status_code >= 400:
-            raise UpstreamRejected(error_message(data, response), code="upstream_rejected", status=response.status_code)
-        raw = str(data.get("status", ""))
-        state = STATUS.get(raw)
-        if state is None:
-            raise UpstreamUnavailable(f"unknown upstream status {raw!r}", code="upstream_bad_status")
+        data, raw, state = get_task(self._client, self.account, f"{self.account.base_url}{PATH}/{job.upstream_task_id}")
         url = data.get("video_url")
         if state == "completed" and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
             # Completed without a link: nothing to fetch yet; ask again rather than fail a finished video.

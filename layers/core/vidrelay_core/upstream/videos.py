@@ -14,21 +14,18 @@ from typing import Any
 import httpx
 
 from ..catalog import get_model
-from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamResultGone
+from ..errors import UpstreamAmbiguous
 from ..jobs import Job
 from .base import (
-    POLL_TIMEOUT,
     STATUS,
     Account,
     ContentRequest,
     PollResult,
     References,
     SubmitResult,
-    UpstreamUnavailable,
     bearer,
-    check_poll_answer,
     check_submit_answer,
-    error_message,
+    get_task,
     json_of,
     progress_of,
     send_submit,
@@ -69,25 +66,9 @@ class VideosAdapter:
 
     def poll(self, job: Job) -> PollResult:
         assert job.upstream_task_id is not None
-        try:
-            response = self._client.get(
-                f"{self.account.base_url}/v1/videos/{job.upstream_task_id}",
-                headers=bearer(self.account),
-                timeout=POLL_TIMEOUT,
-            )
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(f"poll failed: {type(exc).__name__}", code="upstream_unavailable") from None
-        if response.status_code == 404:
-            # Seed 002: results are kept one day; after that the task answers 404.
-            raise UpstreamResultGone("the upstream no longer has this task", code="upstream_expired", status=404)
-        check_poll_answer(response)
-        data = json_of(response)
-        if response.status_code >= 400:
-            raise UpstreamRejected(error_message(data, response), code="upstream_rejected", status=response.status_code)
-        raw = str(data.get("status", ""))
-        state = STATUS.get(raw)
-        if state is None:
-            raise UpstreamUnavailable(f"unknown upstream status {raw!r}", code="upstream_bad_status")
+        data, raw, state = get_task(
+            self._client, self.account, f"{self.account.base_url}/v1/videos/{job.upstream_task_id}"
+        )
         code, message = upstream_error(data)
         return PollResult(
             state=state, progress=progress_of(data), raw_status=raw, error_code=code, error_message=message
