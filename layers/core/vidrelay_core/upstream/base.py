@@ -219,6 +219,19 @@ def send_submit(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response
         ) from None
 
 
+def submitted(response: httpx.Response, *id_fields: str) -> SubmitResult:
+    """The task a submit answer names, read from the first of `id_fields` present. A refusal raises (see
+    check_submit_answer); an acceptance without an id may still have created a task, so it is ambiguous."""
+    data = json_of(response)
+    task_id = next((data[name] for name in id_fields if data.get(name)), None)
+    check_submit_answer(response, data, task_id)
+    if not isinstance(task_id, str) or not task_id:
+        raise UpstreamAmbiguous(f"upstream accepted without a {id_fields[0]}", code="upstream_submit_unknown")
+    return SubmitResult(
+        task_id=task_id, state=STATUS.get(str(data.get("status")), "queued"), progress=progress_of(data)
+    )
+
+
 def check_submit_answer(response: httpx.Response, data: dict[str, Any], task_id: Any) -> None:
     """Raises for a refused submit: 429 and 5xx without a task id cannot have been billed (retry, or fail over
     to the next account); a 5xx that names a task may have; any other 4xx is the request's own fault."""

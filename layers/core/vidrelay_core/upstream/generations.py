@@ -13,10 +13,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import UpstreamAmbiguous
 from ..jobs import Job
 from .base import (
-    STATUS,
     Account,
     ContentRequest,
     PollResult,
@@ -24,11 +22,10 @@ from .base import (
     SubmitResult,
     UpstreamUnavailable,
     bearer,
-    check_submit_answer,
     get_task,
-    json_of,
     progress_of,
     send_submit,
+    submitted,
     upstream_error,
 )
 
@@ -61,14 +58,7 @@ class GenerationsAdapter:
         response = send_submit(
             self._client, f"{self.account.base_url}{PATH}", headers=bearer(self.account), files=parts
         )
-        data = json_of(response)
-        task_id = data.get("task_id")
-        check_submit_answer(response, data, task_id)
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamAmbiguous("upstream accepted without a task_id", code="upstream_submit_unknown")
-        return SubmitResult(
-            task_id=task_id, state=STATUS.get(str(data.get("status")), "queued"), progress=progress_of(data)
-        )
+        return submitted(response, "task_id")
 
     def poll(self, job: Job) -> PollResult:
         assert job.upstream_task_id is not None

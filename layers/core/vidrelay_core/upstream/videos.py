@@ -14,21 +14,18 @@ from typing import Any
 import httpx
 
 from ..catalog import get_model
-from ..errors import UpstreamAmbiguous
 from ..jobs import Job
 from .base import (
-    STATUS,
     Account,
     ContentRequest,
     PollResult,
     References,
     SubmitResult,
     bearer,
-    check_submit_answer,
     get_task,
-    json_of,
     progress_of,
     send_submit,
+    submitted,
     upstream_error,
 )
 
@@ -54,15 +51,8 @@ class VideosAdapter:
         response = send_submit(
             self._client, f"{self.account.base_url}/v1/videos", headers=bearer(self.account), **payload
         )
-        data = json_of(response)
         # Seed 003: "task_id matches id; downstream should standardize on task_id".
-        task_id = data.get("task_id") or data.get("id")
-        check_submit_answer(response, data, task_id)
-        if not isinstance(task_id, str) or not task_id:
-            raise UpstreamAmbiguous("upstream accepted without a task id", code="upstream_submit_unknown")
-        return SubmitResult(
-            task_id=task_id, state=STATUS.get(str(data.get("status")), "queued"), progress=progress_of(data)
-        )
+        return submitted(response, "task_id", "id")
 
     def poll(self, job: Job) -> PollResult:
         assert job.upstream_task_id is not None
