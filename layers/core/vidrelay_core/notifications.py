@@ -311,8 +311,10 @@ class Notifier:
             )
         if not self.hooks.request_redelivery(found, now=self.clock()):
             raise Conflict(f"Delivery '{delivery_id}' changed while asking for redelivery; try again.", param=None)
-        self.enqueue(ref)
+        # Read before the message goes out: afterwards a fast notifier may already be delivering it, and the
+        # answer should say what this request did (made it due again), not how far the next attempt got.
         again = self.hooks.get_delivery(ref.video_id, ref.event_id, ref.target_id)
+        self.enqueue(ref)
         return again or found
 
     def create_endpoint(self, tenant: str, fields: dict[str, Any]) -> Endpoint:
