@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -13,9 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.bodies import parse_body, raw_body
 from vidrelay_core.catalog import MODELS
 from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
-from vidrelay_core.jobs import video_object
+from vidrelay_core.jobs import EVENT_TYPES, video_object
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import notifier, relay
 from vidrelay_core.schemas import (
     CreateVideoRequest,
     DeliveryList,
@@ -33,6 +33,9 @@ from vidrelay_core.schemas import (
     WebhookEndpointWithSecret,
     WebhookTestResult,
 )
+from vidrelay_core.ssrf import UrlRejected, check_url
+from vidrelay_core.uploads import UPLOAD_CONTENT_TYPES
+from vidrelay_core.wiring import components
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -68,11 +71,11 @@ ERRORS: dict[int, dict[str, Any]] = {
 
 
 def _tenant() -> str:
-    return relay().authenticate(app.current_event.headers.get("authorization"))
+    return components().auth.tenant(app.current_event.headers.get("authorization"))
 
 
 def _video(job: Any) -> dict[str, Any]:
-    return video_object(job, retention_days=relay().settings.retention_days)
+    return video_object(job, retention_days=components().settings.retention_days)
 
 
 @app.post(
@@ -91,7 +94,7 @@ def create_video() -> dict[str, Any]:
     tenant = _tenant()
     event = app.current_event
     body = parse_body(event.headers.get("content-type"), raw_body(event.body, event.is_base64_encoded))
-    job = relay().create_from_fields(
+    job = components().create.create_from_fields(
         tenant,
         body.fields,
         body.files,
@@ -112,7 +115,9 @@ def list_videos() -> dict[str, Any]:
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
         raise InvalidRequest("order", order, '"asc" or "desc"')
-    jobs, has_more = relay().list(tenant, after=query.get("after") or None, limit=int(limit_text), order=order)
+    jobs, has_more = components().queries.list(
+        tenant, after=query.get("after") or None, limit=int(limit_text), order=order
+    )
     data = [_video(job) for job in jobs]
     return {
         "object": "list",
@@ -125,7 +130,7 @@ def list_videos() -> dict[str, Any]:
 
 @app.get("/v1/videos/<video_id>", summary="Retrieve a video", responses={200: _json(Video, "The video"), **ERRORS})
 def get_video(video_id: str) -> dict[str, Any]:
-    return _video(relay().get(_tenant(), video_id))
+    return _video(components().queries.get(_tenant(), video_id))
 
 
 @app.delete(
@@ -134,7 +139,7 @@ def get_video(video_id: str) -> dict[str, Any]:
     responses={200: _json(VideoDeleted, "Canceled if running; the stored MP4 is deleted"), **ERRORS},
 )
 def delete_video(video_id: str) -> dict[str, Any]:
-    job = relay().delete(_tenant(), video_id)
+    job = components().delete.delete(_tenant(), video_id)
     return {"id": job.id, "object": "video.deleted", "deleted": True}
 
 
@@ -145,7 +150,7 @@ def delete_video(video_id: str) -> dict[str, Any]:
 )
 def video_content(video_id: str) -> Response[None]:
     variant = (app.current_event.query_string_parameters or {}).get("variant", "video")
-    url = relay().content_url(_tenant(), video_id, variant)
+    url = components().queries.content_url(_tenant(), video_id, variant)
     # A redirect: the video bytes never pass through API Gateway or Lambda.
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
 
@@ -164,8 +169,8 @@ def _json_body() -> dict[str, Any]:
     responses={200: _json(DeliveryList, "Every delivery of every event of this video, with all attempts"), **ERRORS},
 )
 def list_deliveries(video_id: str) -> dict[str, Any]:
-    job = relay().get(_tenant(), video_id)
-    return {"object": "list", "data": [d.public() for d in notifier().deliveries(job.id)]}
+    job = components().queries.get(_tenant(), video_id)
+    return {"object": "list", "data": [d.public() for d in components().deliveries.list(job.id)]}
 
 
 @app.post(
@@ -178,8 +183,8 @@ def list_deliveries(video_id: str) -> dict[str, Any]:
     },
 )
 def redeliver(video_id: str, delivery_id: str) -> dict[str, Any]:
-    job = relay().get(_tenant(), video_id)
-    return notifier().redeliver(job.id, delivery_id).public()
+    job = components().queries.get(_tenant(), video_id)
+    return components().deliveries.redeliver(job.id, delivery_id).public()
 
 
 @app.post(
@@ -188,7 +193,19 @@ def redeliver(video_id: str, delivery_id: str) -> dict[str, Any]:
     responses={200: _json(WebhookEndpointWithSecret, "The endpoint and its signing secret (shown once)"), **ERRORS},
 )
 def create_endpoint() -> dict[str, Any]:
-    endpoint = notifier().create_endpoint(_tenant(), _json_body())
+    tenant, fields = _tenant(), _json_body()
+    unknown = sorted(set(fields) - {"url", "event_types", "description"})
+    if unknown:
+        raise InvalidRequest(unknown[0], fields[unknown[0]], "one of the fields url, event_types, description")
+    description = fields.get("description") or ""
+    if not isinstance(description, str) or len(description) > 512:
+        raise InvalidRequest("description", description, "a string of at most 512 characters")
+    endpoint = components().endpoints.create(
+        tenant,
+        url=_endpoint_url(fields.get("url")),
+        event_types=_event_types(fields.get("event_types")),
+        description=description,
+    )
     return {**endpoint.public(), "secret": endpoint.secret}
 
 
@@ -198,7 +215,7 @@ def create_endpoint() -> dict[str, Any]:
     responses={200: _json(WebhookEndpointList, "The tenant's endpoints"), **ERRORS},
 )
 def list_endpoints() -> dict[str, Any]:
-    return {"object": "list", "data": [e.public() for e in notifier().hooks.list_endpoints(_tenant())]}
+    return {"object": "list", "data": [e.public() for e in components().endpoints.list(_tenant())]}
 
 
 @app.get(
@@ -207,7 +224,7 @@ def list_endpoints() -> dict[str, Any]:
     responses={200: _json(WebhookEndpoint, "The endpoint (never its secret)"), **ERRORS},
 )
 def get_endpoint(endpoint_id: str) -> dict[str, Any]:
-    return notifier().endpoint(_tenant(), endpoint_id).public()
+    return components().endpoints.get(_tenant(), endpoint_id).public()
 
 
 @app.delete(
@@ -216,7 +233,7 @@ def get_endpoint(endpoint_id: str) -> dict[str, Any]:
     responses={200: _json(WebhookEndpointDeleted, "Deleted; pending deliveries to it stop"), **ERRORS},
 )
 def delete_endpoint(endpoint_id: str) -> dict[str, Any]:
-    notifier().delete_endpoint(_tenant(), endpoint_id)
+    components().endpoints.delete(_tenant(), endpoint_id)
     return {"id": endpoint_id, "object": "webhook_endpoint.deleted", "deleted": True}
 
 
@@ -231,7 +248,11 @@ def delete_endpoint(endpoint_id: str) -> dict[str, Any]:
     },
 )
 def rotate_secret(endpoint_id: str) -> dict[str, Any]:
-    endpoint = notifier().rotate_secret(_tenant(), endpoint_id, _json_body())
+    tenant, fields = _tenant(), _json_body()
+    grace = fields.get("grace_period_seconds", 86_400)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 7 * 86_400:
+        raise InvalidRequest("grace_period_seconds", grace, f"an integer from 0 to {7 * 86_400}")
+    endpoint = components().endpoints.rotate_secret(tenant, endpoint_id, grace_s=grace)
     return {**endpoint.public(), "secret": endpoint.secret}
 
 
@@ -241,7 +262,8 @@ def rotate_secret(endpoint_id: str) -> dict[str, Any]:
     responses={200: _json(WebhookTestResult, "What the endpoint answered"), **ERRORS},
 )
 def test_endpoint(endpoint_id: str) -> dict[str, Any]:
-    return notifier().test_endpoint(_tenant(), endpoint_id)
+    result = components().endpoints.test(_tenant(), endpoint_id)
+    return {"object": "webhook_endpoint.test", **dataclasses.asdict(result)}
 
 
 @app.post(
@@ -250,7 +272,24 @@ def test_endpoint(endpoint_id: str) -> dict[str, Any]:
     responses={200: _json(Upload, "A presigned PUT URL and the s3:// URI to reference the file by"), **ERRORS},
 )
 def create_upload() -> dict[str, Any]:
-    return relay().create_upload(_tenant(), _json_body())
+    tenant, body = _tenant(), _json_body()
+    filename = body.get("filename")
+    if not isinstance(filename, str) or not 1 <= len(filename) <= 200:
+        raise InvalidRequest("filename", filename, "the file's name, 1 to 200 characters")
+    content_type = body.get("content_type")
+    if content_type not in UPLOAD_CONTENT_TYPES:
+        raise InvalidRequest("content_type", content_type, ", ".join(UPLOAD_CONTENT_TYPES))
+    size = body.get("bytes")
+    limit = components().settings.max_upload_bytes
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
+        raise InvalidRequest("bytes", size, f"the file's size in bytes, an integer from 1 to {limit}")
+    unknown = sorted(set(body) - {"filename", "content_type", "bytes"})
+    if unknown:
+        raise InvalidRequest(
+            unknown[0], body[unknown[0]], "only filename, content_type and bytes", code="unknown_parameter"
+        )
+    grant = components().uploads.create(tenant, filename=filename, content_type=content_type, size=size)
+    return {"object": "upload", "method": "PUT", **dataclasses.asdict(grant)}
 
 
 @app.get(
@@ -260,13 +299,45 @@ def create_upload() -> dict[str, Any]:
 )
 def usage() -> dict[str, Any]:
     query = app.current_event.query_string_parameters or {}
-    return relay().usage(_tenant(), query.get("from") or None, query.get("to") or None)
+    report = components().queries.usage(_tenant(), query.get("from") or None, query.get("to") or None)
+    return {
+        "object": "usage",
+        "from": report.first_day,
+        "to": report.last_day,
+        "total_usd": report.total_usd,
+        "jobs": report.jobs,
+        "data": [dataclasses.asdict(row) for row in report.rows],
+    }
 
 
 @app.get("/v1/models", summary="List models", responses={200: _json(ModelList, "The catalog"), **ERRORS})
 def list_models() -> dict[str, Any]:
     _tenant()
     return {"object": "list", "data": [spec.public() for spec in MODELS.values()]}
+
+
+def _endpoint_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest("url", value, "an https URL")
+    try:
+        check_url(value, allow_loopback=components().settings.allow_loopback_urls)
+    except UrlRejected as exc:
+        raise InvalidRequest(
+            "url", value, message=f"Invalid value for 'url': {value[:200]!r} was given, but the URL {exc}."
+        ) from None
+    return value.strip()
+
+
+def _event_types(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    allowed = ", ".join(EVENT_TYPES)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest("event_types", value, f"a list of event types: {allowed}")
+    for item in value:
+        if item not in EVENT_TYPES:
+            raise InvalidRequest("event_types", item, allowed)
+    return tuple(dict.fromkeys(value))
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import relay
+from vidrelay_core.queues import job_message
+from vidrelay_core.wiring import components
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> str:
-    video_id = json.loads(record.body)["video_id"]
-    logger.append_keys(video_id=video_id)
+    message = job_message(record.body)
+    logger.append_keys(video_id=message.video_id)
     # A retryable failure raises: the message comes back after its visibility timeout.
-    outcome = relay().download(video_id)
+    outcome = components().downloader.download(message.video_id)
     logger.info("download finished", extra={"outcome": outcome})
     return outcome
 

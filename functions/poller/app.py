@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import relay
+from vidrelay_core.wiring import components
 
 # Leave time to finish the last sweep's checks before Lambda's timeout.
 SAFETY_MARGIN_S = 15.0
@@ -18,10 +18,10 @@ SAFETY_MARGIN_S = 15.0
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    service = relay()
+    parts = components()
     remaining = context.get_remaining_time_in_millis() / 1000.0
-    budget = min(service.settings.poller_sweep_seconds, max(0.0, remaining - SAFETY_MARGIN_S))
-    stats = service.sweep(until=time.time() + budget, tick_s=service.settings.poller_tick_s)
+    budget = min(parts.settings.poller_sweep_seconds, max(0.0, remaining - SAFETY_MARGIN_S))
+    stats = parts.poller.sweep(until=time.time() + budget, tick_s=parts.settings.poller_tick_s)
     metrics.add_metric(name="JobsChecked", unit=MetricUnit.Count, value=stats.checked)
     metrics.add_metric(name="CheckErrors", unit=MetricUnit.Count, value=stats.errors)
     logger.info("sweep finished", extra=asdict(stats))

@@ -3,24 +3,24 @@ progress, and hands the video link to the downloader (SQS, one message per video
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import relay
+from vidrelay_core.queues import job_message
+from vidrelay_core.wiring import components
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> str:
-    video_id = json.loads(record.body)["video_id"]
-    logger.append_keys(video_id=video_id)
+    message = job_message(record.body)
+    logger.append_keys(video_id=message.video_id)
     # A stream is never retried by raising: once it started it may be billed, so every outcome is final here
-    # except a refusal before the start, which the relay leaves for the poller to hand back.
-    outcome = relay().stream(video_id)
+    # except a refusal before the start, which is left for the poller to hand back.
+    outcome = components().streamer.stream(message.video_id)
     logger.info("stream finished", extra={"outcome": outcome})
     return outcome
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the store pulls in boto3: loaded only when a keys command runs
-    from vidrelay_core.store import JobStore
+    from vidrelay_core.store.tenants import ApiKey, TenantStore
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 STATE_FILE = Path(".vidrelay/local.json")
@@ -40,15 +40,16 @@ def add_parser(sub: Any) -> None:
     revoke.add_argument("key_id")
 
 
-def store_for(args: argparse.Namespace) -> JobStore:
+def store_for(args: argparse.Namespace) -> TenantStore:
     import boto3
-    from vidrelay_core.store import JobStore
+    from vidrelay_core.store.codec import Table
+    from vidrelay_core.store.tenants import TenantStore
 
     if args.stack:
         session = boto3.session.Session(region_name=args.region)
         stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-        return JobStore(outputs["JobsTableName"], client=session.client("dynamodb"))
+        return TenantStore(Table(session.client("dynamodb"), outputs["JobsTableName"]))
     if not STATE_FILE.exists():
         raise SystemExit("No local stack found (.vidrelay/local.json): start `vidrelay local`, or pass --stack NAME.")
     info = json.loads(STATE_FILE.read_text())
@@ -59,7 +60,7 @@ def store_for(args: argparse.Namespace) -> JobStore:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    return JobStore(info["jobs_table"], client=client)
+    return TenantStore(Table(client, info["jobs_table"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if revoked is None:
         print(f"no key {args.key_id!r}")
         return 1
-    print(f"revoked {revoked['key_id']} (tenant {revoked['tenant']})")
+    key, changed = revoked
+    print(f"{'revoked' if changed else 'already revoked'} {key.key_id} (tenant {key.tenant})")
     return 0
 
 
-def create(store: JobStore, tenant: str, budget_usd: float | None = None, rate_per_minute: int | None = None) -> int:
+def create(store: TenantStore, tenant: str, budget_usd: float | None = None, rate_per_minute: int | None = None) -> int:
     from vidrelay_core.ids import hash_api_key
     from vidrelay_core.webhooks import new_secret
 
@@ -106,12 +108,10 @@ def create(store: JobStore, tenant: str, budget_usd: float | None = None, rate_p
     return 0
 
 
-def show(keys: list[dict[str, Any]]) -> int:
+def show(keys: list[ApiKey]) -> int:
     print(f"{'KEY ID':<18} {'TENANT':<24} {'CREATED':<20} REVOKED")
-    for item in keys:
-        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(item["created_at"])))
-        revoked = (
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(item["revoked_at"]))) if item.get("revoked_at") else "-"
-        )
-        print(f"{item['key_id']:<18} {item['tenant']:<24} {created:<20} {revoked}")
+    for key in keys:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key.created_at))
+        revoked = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(key.revoked_at)) if key.revoked_at else "-"
+        print(f"{key.key_id:<18} {key.tenant:<24} {created:<20} {revoked}")
     return 0

@@ -1,13 +1,14 @@
 """Integration fixtures: the relay's own code against real services, with the tests as the event router.
 
 A real moto server holds every resource of template.yaml (created by `provision`, exactly as `vidrelay local`
-does), the upstream simulator answers over HTTP, and a small webhook receiver collects deliveries. Relays are
-built like `vidrelay_core.runtime.relay()` and `.notifier()`, but per test and with every external client wrapped in a
-proxy that counts calls and can kill the "process" at one of them. The tests then play the event router and the
-functions' handlers: they call `sweep_once()`, receive from the download queue and call `download()`, and receive
-from the webhook queue and call `fan_out()` (an event) or `process()` (a delivery), as functions/notifier does.
+does), the upstream simulator answers over HTTP, and a small webhook receiver collects deliveries. Each "process"
+is a `vidrelay_core.wiring.Components`, built as `wiring.components()` builds it, but per test and with every external
+client wrapped in a proxy that counts calls and can kill the "process" at one of them. The tests then play the event
+router and the functions' handlers: they call the poller's `sweep_once()`, receive from the download queue and call
+the downloader's `download()`, and receive from the webhook queue and call the notifier's `fan_out()` (an event) or
+`process()` (a delivery), as functions/notifier does.
 
-Time: the relay, the notifier and the stores read a test clock that the driver moves forward when nothing else can
+Time: the use cases and the stores read a test clock that the driver moves forward when nothing else can
 happen, so leases (submit, download, outbox grace, webhook delivery leases) and retry waits run out in milliseconds
 rather than minutes. The simulator and the webhook signatures use real time.
 """
@@ -33,20 +34,21 @@ import boto3
 import httpx
 import pytest
 from botocore.config import Config
-from vidrelay_core import service as service_module
-from vidrelay_core import store as store_module
 from vidrelay_core.config import Settings
-from vidrelay_core.events import EventPublisher
+from vidrelay_core.delivery import DONE, Outcome
 from vidrelay_core.ids import hash_api_key
 from vidrelay_core.jobs import TERMINAL, Job
-from vidrelay_core.notifications import DONE, DeliveryRef, Notifier, Outcome
+from vidrelay_core.queues import EventMessage, unwrap_sns, webhook_message
 from vidrelay_core.requests import CreateRequest, parse_create
-from vidrelay_core.service import Relay, Timing
-from vidrelay_core.store import JobStore
+from vidrelay_core.store import intake as intake_store_module
+from vidrelay_core.store import jobs as jobs_store_module
+from vidrelay_core.store.codec import Table
+from vidrelay_core.store.jobs import JobStore
+from vidrelay_core.store.tenants import TenantStore
 from vidrelay_core.upstream.base import account_for
 from vidrelay_core.upstream.videos import VideosAdapter
-from vidrelay_core.webhook_store import WebhookStore
 from vidrelay_core.webhooks import new_secret, verify
+from vidrelay_core.wiring import Components
 
 from vidrelay.local.provision import ResourceMap, provision
 from vidrelay.local.template import Template
@@ -286,7 +288,7 @@ class Stack:
         self.dynamodb = self.client("dynamodb")
 
     def client(self, service: str) -> Any:
-        # Locally S3 is an IP:port, where only path-style addressing works (as runtime.relay() does).
+        # Locally S3 is an IP:port, where only path-style addressing works (as wiring.aws_client() does).
         config = Config(signature_version="s3v4", s3={"addressing_style": "path"}) if service == "s3" else None
         factory: Any = self.session.client
         return factory(service, endpoint_url=self.endpoint, region_name=REGION, config=config)
@@ -421,24 +423,23 @@ class Tenant:
 
 @dataclass
 class Process:
-    relay: Relay
-    notifier: Notifier
+    """One function container: its graph of use cases (`parts`) and the log of its external calls."""
+
+    parts: Components
     log: CallLog
 
 
 class Harness:
-    """Builds relays against the stack and drives their consumers like the event router would."""
+    """Builds processes against the stack and drives their consumers like the event router would."""
 
     def __init__(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
         self.stack = stack
         self.clock = Clock()
-        self._http: Any = None
         self._owned: list[httpx.Client] = []
         self._in_flight: dict[str, str] = {}  # receipt handle -> queue url
-        # The store stamps versions, leases and idempotency records with time.time(): give it the test clock.
-        monkeypatch.setattr(store_module, "time", types.SimpleNamespace(time=self.clock))
-        # download() takes the process-wide upstream.http_client(); give it the current process's client.
-        monkeypatch.setattr(service_module, "http_client", lambda: self._http)
+        # The stores stamp versions, leases and idempotency records with time.time(): give them the test clock.
+        for module in (jobs_store_module, intake_store_module):
+            monkeypatch.setattr(module, "time", types.SimpleNamespace(time=self.clock))
 
     def close(self) -> None:
         self.drain()
@@ -447,58 +448,58 @@ class Harness:
 
     # -- processes --
 
-    def process(self, log: CallLog | None = None, *, warm: bool = False) -> Process:
-        """A new "process" (a function container): a Relay and a Notifier built as runtime.relay() and
-        runtime.notifier() build them, with new boto3 clients (or, when `warm`, the ones a warm container kept from
-        earlier invocations, which hold no state of the relay's) and a new HTTP client, every external call going
-        through `log`."""
+    def process(
+        self,
+        log: CallLog | None = None,
+        *,
+        warm: bool = False,
+        adapters: Callable[[str], Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Process:
+        """A new "process" (a function container): its Components built as wiring.components() builds them, with
+        new boto3 clients (or, when `warm`, the ones a warm container kept from earlier invocations, which hold no
+        state of the use cases) and a new HTTP client, every external call going through `log`."""
         log = log or CallLog()
         env = self.stack.env
-        settings = Settings.from_env(env)
+        config = Settings.from_env(env).model_copy(update=settings or {})
+        clients: dict[str, Any] = {}
 
         def aws(name: str) -> Any:
-            if not warm:
-                return CrashingAwsClient(self.stack.client(name), name, log)
-            if name not in self.stack.warm_clients:
-                self.stack.warm_clients[name] = self.stack.client(name)
-            return CrashingAwsClient(self.stack.warm_clients[name], name, log)
+            if name not in clients:
+                if not warm:
+                    clients[name] = CrashingAwsClient(self.stack.client(name), name, log)
+                else:
+                    if name not in self.stack.warm_clients:
+                        self.stack.warm_clients[name] = self.stack.client(name)
+                    clients[name] = CrashingAwsClient(self.stack.warm_clients[name], name, log)
+            return clients[name]
 
         raw_http = httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=64))
         self._owned.append(raw_http)
         http = CrashingHttpClient(raw_http, log)
-        self._http = http
         account = account_for("videos", env)
 
-        def adapters(family: str) -> list[VideosAdapter]:
+        def videos_only(family: str) -> list[VideosAdapter]:
             if family != "videos":
                 raise ValueError(f"no adapter for family {family!r}")
             return [VideosAdapter(account, http)]  # type: ignore[arg-type]
 
-        dynamodb, sqs = aws("dynamodb"), aws("sqs")
-        store = JobStore(settings.jobs_table, client=dynamodb, retention_days=settings.retention_days)
-        relay = Relay(
-            settings,
-            store=store,
-            publisher=EventPublisher(settings.events_topic_arn, sns=aws("sns")),
-            s3=aws("s3"),
-            sqs=sqs,
-            timing=Timing.from_env(env),
-            adapters=adapters,
+        parts = Components(
+            config,
+            clients=aws,
+            adapters=adapters or videos_only,
+            upstream_http=lambda: http,  # type: ignore[arg-type,return-value]
+            user_http=lambda: http,  # type: ignore[arg-type,return-value]
             clock=self.clock,
         )
-        notifier = Notifier(
-            settings,
-            jobs=store,
-            hooks=WebhookStore(settings.jobs_table, client=dynamodb, retention_days=settings.retention_days),
-            sqs=sqs,
-            http=lambda: http,  # type: ignore[arg-type,return-value]
-            clock=self.clock,
-        )
-        return Process(relay, notifier, log)
+        return Process(parts, log)
+
+    def tenants(self) -> TenantStore:
+        return TenantStore(Table(self.stack.dynamodb, self.stack.table))
 
     def new_tenant(self) -> Tenant:
         tenant = Tenant("it-" + secrets.token_hex(6), "sk-it-" + secrets.token_hex(12))
-        store = JobStore(self.stack.table, client=self.stack.dynamodb)
+        store = self.tenants()
         store.put_api_key(hash_api_key(tenant.api_key), tenant.name)
         store.put_tenant(tenant.name, webhook_secret=self.stack.webhook_secret)
         return tenant
@@ -513,7 +514,7 @@ class Harness:
             body, max_prompt_chars=settings.max_prompt_chars, allow_loopback_urls=settings.allow_loopback_urls
         )
 
-    # -- waiting on the simulator (inspection only: nothing the relay sees) --
+    # -- waiting on the simulator (inspection only: nothing the use cases see) --
 
     def wait_sim(self, case: str, status: str, timeout_s: float = 10.0) -> dict[str, Any]:
         order = ["queued", "in_progress", "completed"]
@@ -570,7 +571,7 @@ class Harness:
                 break
             for i, message in enumerate(messages):
                 try:
-                    outcomes.append(p.relay.download(json.loads(message["Body"])["video_id"]))
+                    outcomes.append(p.parts.downloader.download(json.loads(message["Body"])["video_id"]))
                 except Crash:
                     self._release(queue, messages[i:])
                     raise
@@ -583,18 +584,16 @@ class Harness:
 
     @staticmethod
     def body_of(message: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(message["Body"])
-        if body.get("Type") == "Notification" and "Message" in body:
-            body = json.loads(body["Message"])  # an enveloped (non-raw) subscription
-        return body
+        return unwrap_sns(str(message["Body"]))  # an enveloped (non-raw) subscription unwrapped
 
     @staticmethod
-    def handle_webhook_message(p: Process, body: dict[str, Any]) -> Outcome:
+    def handle_webhook_message(p: Process, body: str | dict[str, Any]) -> Outcome:
         """functions/notifier/app.py's record handler: an event is fanned out, a delivery is driven."""
-        if "delivery" not in body:
-            p.notifier.fan_out(body)
+        message = webhook_message(body if isinstance(body, str) else json.dumps(body))
+        if isinstance(message, EventMessage):
+            p.parts.delivery.fan_out(message)
             return DONE
-        return p.notifier.process(DeliveryRef.parse(body))
+        return p.parts.delivery.process(message)
 
     def consume_webhooks(self, p: Process, *, max_batches: int = 10) -> tuple[int, float]:
         """The notifier's event source mapping. Returns (messages done, longest wait of a message put back)."""
@@ -627,17 +626,17 @@ class Harness:
         run: create, poll (in_progress), notify (two events), poll (completed), download, notify."""
         log = p.log
         log.phase = "api"
-        job = p.relay.create(tenant.name, self.request(case), idempotency_key=idempotency_key)
+        job = p.parts.create.create(tenant.name, self.request(case), idempotency_key=idempotency_key)
         self.wait_sim(case, "in_progress")
         log.phase = "poller"
         self.clock.advance(1.0)  # the job's next check is due
-        p.relay.sweep_once()
+        p.parts.poller.sweep_once()
         log.phase = "notifier"
         self.consume_webhooks(p)
         self.wait_sim(case, "completed")
         log.phase = "poller"
         self.clock.advance(1.0)
-        p.relay.sweep_once()
+        p.parts.poller.sweep_once()
         log.phase = "downloader"
         self.consume_downloads(p)
         log.phase = "notifier"
@@ -670,7 +669,7 @@ class Harness:
         poll interval, a lease or a wait ends, moves the clock on to that moment."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            busy = p.relay.sweep_once().checked > 0
+            busy = p.parts.poller.sweep_once().checked > 0
             busy = bool(self.consume_downloads(p)) or busy
             done, wait = self.consume_webhooks(p)
             busy = busy or done > 0
@@ -688,7 +687,7 @@ class Harness:
     # -- what the world looks like --
 
     def jobs(self, tenant: Tenant) -> list[Job]:
-        store = JobStore(self.stack.table, client=self.stack.dynamodb)
+        store = JobStore(Table(self.stack.dynamodb, self.stack.table))
         listed, _ = store.list_jobs(tenant.name, after=None, limit=100, newest_first=True)
         return listed
 

@@ -3,11 +3,11 @@ one job, one S3 object and one `video.completed` event id".
 
 Everything external is real (moto over HTTP, the simulator over HTTP, a webhook receiver); the only thing the
 tests inject is death: a proxy raises `Crash` at one external call, before it goes out or right after it took
-effect. Then a fresh process (a new Relay and Notifier with new clients) takes over, as Lambda would after a crash:
+effect. Then a fresh process (new use cases with new clients) takes over, as Lambda would after a crash:
 the message that was in flight comes back, the poller keeps sweeping, and a client whose create got no answer
 retries it with the same Idempotency-Key.
 
-Designed exception (service.create / service._check_accepted): the api writes the job, publishes `video.queued`,
+Designed exception (CreateVideo.create / Poller._check_accepted): the api writes the job, publishes `video.queued`,
 then takes a submit lease (`submit_started_at`) right before it sends the submit. A crash before the lease leaves a
 job that provably never went upstream: the client's retry returns it and the poller submits it after the grace
 period, so it completes. A crash after the lease but before the upstream's answer is recorded leaves the poller
@@ -30,8 +30,9 @@ from typing import Any
 import pytest
 from vidrelay_core.bodies import parse_body
 from vidrelay_core.errors import Conflict, InvalidRequest, PayloadTooLarge, Unauthorized, VidrelayError
-from vidrelay_core.service import Relay
-from vidrelay_core.webhook_store import WebhookStore
+from vidrelay_core.store.codec import Table
+from vidrelay_core.store.webhooks import WebhookStore
+from vidrelay_core.wiring import Components
 
 from .conftest import CallLog, Crash, Drift, Harness, Tenant, When
 
@@ -95,7 +96,7 @@ def check_outcome(h: Harness, tenant: Tenant, case: str, expect: Expect, *, open
     if ids[other]:
         problems.append(f"video.{other} delivered too: {sorted(ids[other])}")
     # The delivery ledger: one delivery per event, each finished successfully, and nothing delivered off the books.
-    ledger = WebhookStore(h.stack.table, client=h.stack.dynamodb).list_deliveries(job.id)
+    ledger = WebhookStore(Table(h.stack.dynamodb, h.stack.table)).list_deliveries(job.id)
     if sorted(d.event_id for d in ledger) != sorted(types_by_id):
         problems.append(f"ledger has {sorted(d.event_id for d in ledger)}, the receiver got {sorted(types_by_id)}")
     unfinished = [(d.event_type, d.state) for d in ledger if d.state != "succeeded"]
@@ -183,7 +184,7 @@ def crash_case(h: Harness, plan: Plan, n: int, when: When) -> list[str]:
     # Idempotency-Key.
     fresh = h.process()
     if crashed[1] == "api":
-        retried = fresh.relay.create(tenant.name, h.request(case), idempotency_key=case)
+        retried = fresh.parts.create.create(tenant.name, h.request(case), idempotency_key=case)
         listed = h.jobs(tenant)
         if [j.id for j in listed] != [retried.id]:
             problems.append(f"the retried create answered {retried.id}, but the tenant has {[j.id for j in listed]}")
@@ -237,10 +238,10 @@ def test_crash_inside_a_multipart_download_ends_exactly_once(harness: Harness, w
     tenant = h.new_tenant()
     case = new_case(f"mpu-{when}")
     p = h.process()
-    p.relay.create(tenant.name, h.request(case, prompt="a long harbour pan" + PAD_9_MIB), idempotency_key=case)
+    p.parts.create.create(tenant.name, h.request(case, prompt="a long harbour pan" + PAD_9_MIB), idempotency_key=case)
     h.wait_sim(case, "completed")
     h.clock.advance(1.0)
-    p.relay.sweep_once()  # -> downloading, message queued
+    p.parts.poller.sweep_once()  # -> downloading, message queued
     # A downloader that dies at its first call of `write` (a part upload runs on a worker thread).
     dying = h.process(CallLog(crash_on=write, when=when))
     with pytest.raises(Crash):
@@ -292,11 +293,11 @@ def test_every_sqs_message_delivered_twice_ends_exactly_once(harness: Harness, m
     p = h.process()
     log = p.log
     prompt = "a lighthouse at dusk" + (PAD_9_MIB if multipart else "")
-    job = p.relay.create(tenant.name, h.request(case, prompt=prompt), idempotency_key=case)
+    job = p.parts.create.create(tenant.name, h.request(case, prompt=prompt), idempotency_key=case)
     h.wait_sim(case, "completed")
     h.clock.advance(1.0)
-    p.relay.sweep_once()
-    assert p.relay.store.get_job(job.id).state == "downloading"  # type: ignore[union-attr]
+    p.parts.poller.sweep_once()
+    assert p.parts.jobs.get_job(job.id).state == "downloading"  # type: ignore[union-attr]
 
     def twice(fn: Any, arg: Any, *rendezvous: str) -> list[Any]:
         """Two copies of one message: handled by two workers at once, or by one worker after the other."""
@@ -312,7 +313,7 @@ def test_every_sqs_message_delivered_twice_ends_exactly_once(harness: Harness, m
     video_id = json.loads(message["Body"])["video_id"]
     first_write = "s3.create_multipart_upload" if multipart else "s3.put_object"
     mark = len(log.calls)
-    outcomes = twice(p.relay.download, video_id, first_write, "dynamodb.put_item")
+    outcomes = twice(p.parts.downloader.download, video_id, first_write, "dynamodb.put_item")
     if concurrent:
         assert log.labels(first_write, since=mark) == 2, "both copies must have streamed into S3"
         assert log.labels("dynamodb.put_item", since=mark) == 2, "both copies must have tried to complete the job"
@@ -355,18 +356,18 @@ def test_every_sqs_message_delivered_twice_ends_exactly_once(harness: Harness, m
     assert all(d.status == 200 for d in received)
     assert sorted(per_id.values()) == [1, 1, 1], f"every event exactly once: {per_id}"
     if multipart:
-        final = p.relay.store.get_job(job.id)
+        final = p.parts.jobs.get_job(job.id)
         assert final is not None and final.output is not None and final.output.bytes == 9437184
 
 
 # ------------------------------------------------------------------------------------------------ bad input
 
 
-def api_create(relay: Relay, authorization: str, content_type: str, body: bytes, key: str | None = None) -> Any:
+def api_create(parts: Components, authorization: str, content_type: str, body: bytes, key: str | None = None) -> Any:
     """What functions/api/app.py does for POST /v1/videos, minus the HTTP framing."""
-    tenant = relay.authenticate(authorization)
+    tenant = parts.auth.tenant(authorization)
     parsed = parse_body(content_type, body)
-    return relay.create_from_fields(
+    return parts.create.create_from_fields(
         tenant, parsed.fields, parsed.files, multipart=parsed.multipart, idempotency_key=key
     )
 
@@ -407,7 +408,7 @@ def test_bad_input_stores_nothing_and_never_reaches_the_upstream(harness: Harnes
     p = h.process()
     authorization = "Bearer " + ("sk-wrong" if name == "bad-api-key" else tenant.api_key)
     with pytest.raises(error):
-        api_create(p.relay, authorization, content_type, body, key)
+        api_create(p.parts, authorization, content_type, body, key)
     assert h.items(tenant) == []
     assert h.stack.sim_requests() == []
     # Reading the API key is all it may have done: no write, no event, no message.
@@ -422,7 +423,7 @@ def test_reused_idempotency_key_with_another_body_creates_nothing(harness: Harne
     tenant = h.new_tenant()
     case = new_case("idem")
     p = h.process()
-    relay = p.relay
+    relay = p.parts
     auth = "Bearer " + tenant.api_key
     body = json.dumps({"prompt": f"a lighthouse [case {case}]", "webhook_url": h.stack.receiver.url(case)}).encode()
     first = api_create(relay, auth, JSON, body, key=case)

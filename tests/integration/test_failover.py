@@ -20,10 +20,8 @@ def closed_port() -> int:
 
 
 def with_accounts(h: Harness, *accounts: Account) -> Process:
-    p = h.process()
     http = httpx.Client(follow_redirects=False)
-    p.relay.adapters = lambda family: [VideosAdapter(account, http) for account in accounts]
-    return p
+    return h.process(adapters=lambda family: [VideosAdapter(account, http) for account in accounts])
 
 
 def sim_account(h: Harness, name: str) -> Account:
@@ -37,14 +35,14 @@ def test_a_refused_connection_moves_the_job_to_the_next_account(harness: Harness
     p = with_accounts(h, dead, sim_account(h, "backup"))
     tenant = h.new_tenant()
 
-    job = p.relay.create(tenant.name, h.request("failover-refused"))
+    job = p.parts.create.create(tenant.name, h.request("failover-refused"))
 
     assert job.state in ("submitted", "running") and job.upstream_account == "backup"
     assert len(h.stack.sim_tasks("failover-refused")) == 1
     # The poll goes to the account that has the task, not to the first of the list.
     h.wait_sim("failover-refused", "completed")
-    current = p.relay.store.get_job(job.id)
-    assert current is not None and p.relay.check(current) == "downloading"
+    current = p.parts.jobs.get_job(job.id)
+    assert current is not None and p.parts.poller.check(current) == "downloading"
 
 
 def test_a_rate_limit_moves_on_and_an_ambiguous_answer_does_not(harness: Harness) -> None:
@@ -53,10 +51,10 @@ def test_a_rate_limit_moves_on_and_an_ambiguous_answer_does_not(harness: Harness
     tenant = h.new_tenant()
     h.stack.simulator.add_fault("sora-2", "submit_429", 1, times=1)
 
-    limited = p.relay.create(tenant.name, h.request("failover-429"))
+    limited = p.parts.create.create(tenant.name, h.request("failover-429"))
     assert limited.upstream_account == "second" and limited.state in ("submitted", "running")
 
-    reset = p.relay.create(tenant.name, h.request("failover-reset", prompt="dropped [sim:submit_reset]"))
+    reset = p.parts.create.create(tenant.name, h.request("failover-reset", prompt="dropped [sim:submit_reset]"))
     assert reset.state == "failed" and reset.error_code == "upstream_submit_unknown"
     assert reset.upstream_account == "first"
     submits = [r for r in h.stack.sim_requests() if r["method"] == "POST" and r["path"] == "/v1/videos"]
@@ -70,6 +68,6 @@ def test_every_account_refusing_leaves_the_job_for_the_poller(harness: Harness) 
     p = with_accounts(h, *dead)
     tenant = h.new_tenant()
 
-    job = p.relay.create(tenant.name, h.request("failover-none"))
+    job = p.parts.create.create(tenant.name, h.request("failover-none"))
 
     assert job.state == "accepted" and job.submit_started_at is None and job.next_check_at is not None

@@ -20,7 +20,8 @@ from urllib.parse import unquote_plus
 import pytest
 from PIL import Image
 from vidrelay_core.intake import Intake, Outcome
-from vidrelay_core.store import JobStore
+from vidrelay_core.store.codec import Table
+from vidrelay_core.store.intake import IntakeClaims
 
 from vidrelay.simulator.mp4gen import probe
 
@@ -55,7 +56,17 @@ class IntakeRig:
     clock: SettleClock
 
     def intake(self, p: Process | None = None) -> Intake:
-        return Intake((p or self.h.process()).relay, settle_s=SETTLE_S, clock=self.clock)
+        parts = (p or self.h.process()).parts
+        return Intake(
+            parts.settings,
+            create=parts.create,
+            jobs=parts.jobs,
+            tenants=parts.tenants,
+            claims=parts.claims,
+            s3=parts.clients("s3"),
+            settle_s=SETTLE_S,
+            clock=self.clock,
+        )
 
     def put(self, name: str, body: bytes, **metadata: str) -> None:
         self.h.stack.s3.put_object(
@@ -299,7 +310,7 @@ def test_image_first_then_sidecar_starts_one_image_to_video_job(rig: IntakeRig) 
     (job,) = rig.h.jobs(rig.tenant)
     assert job.references and job.metadata == {"batch": "7"}
     assert (
-        JobStore(rig.h.stack.table, client=rig.h.stack.dynamodb).sidecar_use(
+        IntakeClaims(Table(rig.h.stack.dynamodb, rig.h.stack.table)).sidecar_use(
             rig.bucket, f"inbox/{rig.tenant.name}/pair.json", _etag(rig, "pair.json")
         )
         == "pair"
@@ -501,7 +512,7 @@ def test_the_s3_test_event_is_ignored(rig: IntakeRig) -> None:
 
 def test_a_rate_limited_upload_waits_for_the_next_window_instead_of_failing(rig: IntakeRig) -> None:
     h = rig.h
-    JobStore(h.stack.table, client=h.stack.dynamodb).set_rate_limit(rig.tenant.name, 1)
+    h.tenants().set_rate_limit(rig.tenant.name, 1)
     rig.put("first.png", png(), **metadata_for("intake-rl-1"))
     rig.put("second.png", png(), **metadata_for("intake-rl-2"))
     first_event, second_event = rig.uploads()

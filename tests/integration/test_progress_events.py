@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidrelay_core.service import PROGRESS_EVENT_EVERY_S
+from vidrelay_core.lifecycle import PROGRESS_EVENT_EVERY_S
 
 from .conftest import Harness
 
@@ -29,18 +29,18 @@ def test_progress_events_are_throttled_and_terminal_events_are_not(harness: Harn
     assert PROGRESS_EVENT_EVERY_S == 5
     p = h.process()
     tenant = h.new_tenant()
-    job = p.relay.create(tenant.name, h.request("progress"), idempotency_key=None)
+    job = p.parts.create.create(tenant.name, h.request("progress"), idempotency_key=None)
     assert [e["type"] for e in published(h, job.id)] == ["video.queued"]
-    job = p.relay.store.get_job(job.id)
+    job = p.parts.jobs.get_job(job.id)
     assert job is not None and job.state == "submitted"
 
     timeline = [(0.0, 10), (1.0, 20), (3.0, 30), (5.5, 40), (6.0, 50), (6.5, 50), (11.0, 70)]
     started = h.clock()
     for at, progress in timeline:
         h.clock.advance(started + at - h.clock())
-        current = p.relay.store.get_job(job.id)
+        current = p.parts.jobs.get_job(job.id)
         assert current is not None
-        p.relay.transition(current, "running", progress=progress)
+        p.parts.lifecycle.transition(current, "running", progress=progress)
     progress_events = published(h, job.id)
     assert [e["type"] for e in progress_events] == ["video.in_progress"] * 3
     assert [e["data"]["progress"] for e in progress_events] == [10, 40, 70]  # t=0, t=5.5, t=11
@@ -48,7 +48,7 @@ def test_progress_events_are_throttled_and_terminal_events_are_not(harness: Harn
 
     # Half a second after the last progress event, the terminal one still goes out at once.
     h.clock.advance(0.5)
-    current = p.relay.store.get_job(job.id)
+    current = p.parts.jobs.get_job(job.id)
     assert current is not None
-    p.relay.transition(current, "failed", error_code="upstream_failed", error_message="test")
+    p.parts.lifecycle.transition(current, "failed", error_code="upstream_failed", error_message="test")
     assert [e["type"] for e in published(h, job.id)] == ["video.failed"]

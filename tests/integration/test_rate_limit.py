@@ -11,17 +11,19 @@ import pytest
 from PIL import Image
 from vidrelay_core.bodies import UploadedFile
 from vidrelay_core.errors import RateLimited
-from vidrelay_core.store import JobStore, rate_window
+from vidrelay_core.store.codec import Table
+from vidrelay_core.store.counters import CounterStore, rate_window
+from vidrelay_core.store.tenants import TenantStore
 
 from .conftest import CallLog, Harness, Process, Tenant
 
 
-def store(h: Harness) -> JobStore:
-    return JobStore(h.stack.table, client=h.stack.dynamodb)
+def store(h: Harness) -> TenantStore:
+    return h.tenants()
 
 
 def create(h: Harness, p: Process, tenant: Tenant, case: str, **fields: Any) -> Any:
-    return p.relay.create(tenant.name, h.request(case, **fields))
+    return p.parts.create.create(tenant.name, h.request(case, **fields))
 
 
 def to_next_window(h: Harness, *, into_s: float = 0.01) -> None:
@@ -44,7 +46,7 @@ def test_the_create_over_the_tenants_limit_is_refused_with_retry_after_and_leave
     reference = {"input_reference": UploadedFile("frame.png", "image/png", image.getvalue())}
 
     with pytest.raises(RateLimited) as refused:
-        p.relay.create_from_fields(
+        p.parts.create.create_from_fields(
             tenant.name, {"prompt": f"one too many [case rl-over-{tenant.name}]"}, reference, multipart=True
         )
 
@@ -94,7 +96,7 @@ def test_concurrent_creates_cannot_overshoot_the_limit(harness: Harness) -> None
     refused = [r for r in results if isinstance(r, RateLimited)]
     assert len(results) == 6 and len(refused) == 3, results
     assert len(h.jobs(tenant)) == 3
-    assert store(h).rate_used(tenant.name, rate_window(h.clock())) == 3
+    assert CounterStore(Table(h.stack.dynamodb, h.stack.table)).rate_used(tenant.name, rate_window(h.clock())) == 3
 
 
 def test_a_replay_inside_a_full_window_is_answered_not_refused(harness: Harness) -> None:
@@ -104,9 +106,9 @@ def test_a_replay_inside_a_full_window_is_answered_not_refused(harness: Harness)
     p = h.process()
     to_next_window(h, into_s=5)
     request = h.request(f"rl-replay-{tenant.name}")
-    first = p.relay.create(tenant.name, request, idempotency_key="order-1")
+    first = p.parts.create.create(tenant.name, request, idempotency_key="order-1")
 
-    again = p.relay.create(tenant.name, request, idempotency_key="order-1")
+    again = p.parts.create.create(tenant.name, request, idempotency_key="order-1")
 
     assert again.id == first.id
     with pytest.raises(RateLimited):
@@ -117,8 +119,7 @@ def test_the_deployments_limit_applies_unless_the_tenant_has_its_own(harness: Ha
     h = harness
     capped, generous = h.new_tenant(), h.new_tenant()
     store(h).set_rate_limit(generous.name, 5)
-    p = h.process()
-    p.relay.settings = p.relay.settings.model_copy(update={"rate_per_minute": 1})
+    p = h.process(settings={"rate_per_minute": 1})
     to_next_window(h, into_s=5)
 
     create(h, p, capped, f"rl-global-{capped.name}")

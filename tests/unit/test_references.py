@@ -27,7 +27,8 @@ from vidrelay_core.references import (
     prepare_reference,
 )
 from vidrelay_core.requests import parse_create
-from vidrelay_core.store import JobStore
+from vidrelay_core.store.codec import Table
+from vidrelay_core.store.jobs import JobStore
 from vidrelay_core.upstream.base import Account
 from vidrelay_core.upstream.videos import VideosAdapter
 
@@ -419,7 +420,7 @@ STORED_PNG = StoredReference("input_reference", "inputs/t/video_1/1-input_refere
 
 
 def test_the_job_record_keeps_the_key_never_the_bytes() -> None:
-    store = JobStore("table", client=object())
+    store = JobStore(Table(object(), "table"))
     with_reference = job(references=(STORED_PNG,))
 
     item = store.job_item(with_reference)

@@ -122,8 +122,32 @@ class NotReady(VidrelayError):
     code = "video_not_ready"
 
 
+# Store ----------------------------------------------------------------------------------------------------------
+# Raised by the stores, which know records, not users: the use cases turn them into what a client is told.
+
+
 class StaleJob(Exception):
     """A conditional write lost: the job moved on (another worker, a duplicate message). Never an error to users."""
+
+
+class IdempotentReplay(Exception):
+    """The Idempotency-Key already names a job made from the same request: that job is the answer."""
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(video_id)
+        self.video_id = video_id
+
+
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key names a job made from another request body."""
+
+
+class LimitReached(Exception):
+    """A conditional counter refused a new job: `kind` is "spend" (the monthly budget) or "rate" (per minute)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 # Upstream ---------------------------------------------------------------------------------------------------------
@@ -147,6 +171,8 @@ class UpstreamError(Exception):
         self.code = code
         self.status = status
         self.retry_after_s = retry_after_s
+        # Which account answered (its name, never its key): set by the failover loop.
+        self.account: str | None = None
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -1,4 +1,8 @@
-"""Event envelopes (OpenAI webhook event shape, SPEC §5) and the SNS publisher."""
+"""The SNS adapter: video events (OpenAI webhook event shape, SPEC §5) built from a job and published.
+
+Message attributes let subscriptions filter without reading the body: `type`, `tenant`, and `origin: intake` for
+jobs of the S3 intake (the intake's results queue subscribes to those only).
+"""
 
 from __future__ import annotations
 
@@ -30,25 +34,22 @@ def envelope(job: Job, *, retention_days: int) -> dict[str, Any]:
 
 
 class EventPublisher:
-    def __init__(self, topic_arn: str, *, sns: Any = None) -> None:
-        if sns is None:
-            import boto3
-
-            sns = boto3.client("sns")
+    def __init__(self, topic_arn: str, *, sns: Any) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
 
-    def publish(self, event: dict[str, Any], *, tenant: str, origin: str | None = None) -> None:
-        """`origin` ("intake" for a job from the S3 intake) lets a subscription's filter policy pick the events
-        of such jobs only (the intake's results queue)."""
+    def publish(self, job: Job, *, retention_days: int) -> dict[str, Any]:
+        """Publishes the job's last event and answers it."""
+        event = envelope(job, retention_days=retention_days)
         attributes = {
             "type": {"DataType": "String", "StringValue": event["type"]},
-            "tenant": {"DataType": "String", "StringValue": tenant},
+            "tenant": {"DataType": "String", "StringValue": job.tenant},
         }
-        if origin is not None:
-            attributes["origin"] = {"DataType": "String", "StringValue": origin}
+        if job.intake is not None:
+            attributes["origin"] = {"DataType": "String", "StringValue": "intake"}
         self._sns.publish(
             TopicArn=self._topic_arn,
             Message=json.dumps(event, separators=(",", ":")),
             MessageAttributes=attributes,
         )
+        return event

@@ -11,10 +11,10 @@ an event):
 - an image without such metadata waits for `<name>.json`, and the two make one image-to-video job;
 - a sidecar with no image waits `settle_s` from its upload (its message comes back later), then starts a
   text-to-video job on its own. Which way a sidecar version was used is recorded with a conditional write
-  (JobStore.claim_sidecar), so a late image cannot make a second job from it: it gets `<name>.error.json`.
+  (IntakeClaims.claim_sidecar), so a late image cannot make a second job from it: it gets `<name>.error.json`.
 
 Exactly once: the job is created with an Idempotency-Key derived from the bucket, key and ETag of every input
-(and the instruction metadata, which the ETag does not cover), through the same `Relay.create_from_fields` the API
+(and the instruction metadata, which the ETag does not cover), through the same `CreateVideo.create_from_fields` the API
 uses. A duplicate event, a replayed upload or a second worker racing the first all land on the same job; a worker
 that died anywhere is simply run again. A rejected input (what the API would answer with a 4xx) gets
 `outbox/<tenant>/<name>.error.json` holding the API's error object, and nothing else.
@@ -33,11 +33,15 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from .bodies import MAX_BODY_BYTES, UploadedFile, parse_body
+from .config import Settings
+from .creation import CreateVideo
 from .errors import InvalidRequest, JobNotFound, PayloadTooLarge, RateLimited, Unauthorized, VidrelayError
 from .jobs import IntakeOrigin, Job, video_object
 from .obs import logger
 from .requests import KNOWN_FIELDS
-from .service import Relay
+from .store.intake import IntakeClaims
+from .store.jobs import JobStore
+from .store.tenants import TenantStore
 
 INBOX = "inbox/"
 OUTBOX = "outbox/"
@@ -175,25 +179,32 @@ class _Superseded(Exception):
 class Intake:
     def __init__(
         self,
-        relay: Relay,
+        settings: Settings,
         *,
-        s3: Any = None,
+        create: CreateVideo,
+        jobs: JobStore,
+        tenants: TenantStore,
+        claims: IntakeClaims,
+        s3: Any,
         settle_s: float | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
-        self.relay = relay
-        self.s3 = s3 if s3 is not None else relay.s3
-        self.settle_s = relay.settings.intake_settle_s if settle_s is None else settle_s
+        self.settings = settings
+        self.create = create
+        self.jobs = jobs
+        self.tenants = tenants
+        self.claims = claims
+        self.s3 = s3
+        self.settle_s = settings.intake_settle_s if settle_s is None else settle_s
         self.clock = clock
         self.rng = rng or random.Random()
 
     # -- messages ---------------------------------------------------------------------------------------------
 
     def handle_message(self, body: dict[str, Any]) -> list[Outcome]:
-        """One SQS message of either intake queue: an S3 event notification, or a terminal video event."""
-        if body.get("Type") == "Notification" and "Message" in body:
-            body = json.loads(body["Message"])  # an enveloped (non-raw) SNS subscription
+        """One SQS message of either intake queue (SNS envelope removed: queues.unwrap_sns): an S3 event
+        notification, or a terminal video event."""
         if body.get("object") == "event" and str(body.get("type", "")).startswith("video."):
             return [self.write_result(body)]
         if body.get("Event") == "s3:TestEvent":
@@ -211,7 +222,7 @@ class Intake:
             logger.warning("object outside inbox/<tenant>/ ignored", extra={"key": ref.key})
             return Outcome("ignored")
         try:
-            if not self.relay.store.tenant_exists(inbox.tenant):
+            if not self.tenants.tenant_exists(inbox.tenant):
                 raise Unauthorized(
                     f"No vidrelay tenant is called '{inbox.tenant}', so nothing under {INBOX}{inbox.tenant}/ is "
                     "turned into a video. Upload into the folder of your own tenant.",
@@ -270,7 +281,7 @@ class Intake:
         if image is not None and has_instructions(metadata):
             return self._start(ref.bucket, inbox, image=image, metadata=metadata, sidecar=None)
         if image is not None and sidecar is not None:
-            use = self.relay.store.claim_sidecar(ref.bucket, sidecar.key, sidecar.etag, "pair")
+            use = self.claims.claim_sidecar(ref.bucket, sidecar.key, sidecar.etag, "pair")
             if use == "pair":
                 return self._start(ref.bucket, inbox, image=image, metadata=None, sidecar=sidecar)
             if sidecar.key == ref.key:
@@ -287,13 +298,13 @@ class Intake:
         if image is not None:
             return Outcome("waiting_for_sidecar")
         assert sidecar is not None  # the trigger is one of the two
-        used = self.relay.store.sidecar_use(ref.bucket, sidecar.key, sidecar.etag)
+        used = self.claims.sidecar_use(ref.bucket, sidecar.key, sidecar.etag)
         if used is None:
             waited = self.clock() - sidecar.last_modified
             if waited < self.settle_s:
                 # Its image may be on the way: look again when the settle time is over.
                 return Outcome("settling", retry_after_s=self.settle_s - waited)
-            used = self.relay.store.claim_sidecar(ref.bucket, sidecar.key, sidecar.etag, "text")
+            used = self.claims.claim_sidecar(ref.bucket, sidecar.key, sidecar.etag, "text")
         if used == "pair":
             return Outcome("paired")  # its image came in time and the pair's job exists (the image has gone since)
         return self._start(ref.bucket, inbox, image=None, metadata=None, sidecar=sidecar)
@@ -392,7 +403,7 @@ class Intake:
                 raise _image_too_large(image)
             extension = image.key.rpartition(".")[2].lower()
             files["input_reference"] = UploadedFile(image.key.rpartition("/")[2], IMAGE_TYPES[extension], data)
-        job = self.relay.create_from_fields(
+        job = self.create.create_from_fields(
             inbox.tenant,
             fields,
             files,
@@ -421,7 +432,7 @@ class Intake:
         """A finished intake job's `outbox/<tenant>/<name>.mp4` (a completed one only) and `<name>.json` (the
         final Video object). Safe twice: the same keys are written again."""
         video_id = str(event["data"]["id"])
-        job = self.relay.store.get_job(video_id)
+        job = self.jobs.get_job(video_id)
         if job is None or job.intake is None or not job.is_terminal:
             return Outcome("ignored", video_id=video_id)
         if job.deleted_at is not None:
@@ -444,11 +455,11 @@ class Intake:
                     Metadata=metadata,
                 )
             except ClientError as exc:
-                current = self.relay.store.get_job(video_id)
+                current = self.jobs.get_job(video_id)
                 if _status(exc) == 404 and (current is None or current.deleted_at is not None):
                     return Outcome("deleted", video_id=video_id)
                 raise
-        video = video_object(job, retention_days=self.relay.settings.retention_days)
+        video = video_object(job, retention_days=self.settings.retention_days)
         self.s3.put_object(
             Bucket=bucket,
             Key=f"{base}.json",

@@ -25,6 +25,7 @@ import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidRequest
+from .http import user_url_client
 from .requests import FITS, ReferenceInput
 from .ssrf import Resolver, UrlRejected, check_url, system_resolver
 
@@ -81,18 +82,6 @@ class FetchedImage:
     url: str
 
 
-_client: httpx.Client | None = None
-
-
-def http_client() -> httpx.Client:
-    """A client of its own: no environment proxies (they would resolve the name again behind the guard's
-    back) and never following redirects by itself (each hop is checked here)."""
-    global _client
-    if _client is None:
-        _client = httpx.Client(follow_redirects=False, trust_env=False, limits=httpx.Limits(max_connections=16))
-    return _client
-
-
 # -- fetching --------------------------------------------------------------------------------------------------
 
 
@@ -110,7 +99,7 @@ def fetch_image(
     """GETs a client-given image URL through the SSRF guard: every hop (up to `max_redirects` redirects) is
     checked and connected to the address that was checked; the body is streamed and abandoned past
     `max_bytes`; the whole fetch gets `timeout_s`."""
-    client = client or http_client()
+    client = client or user_url_client()
     deadline = time.monotonic() + timeout_s
     current = url
     for hop in range(max_redirects + 1):

@@ -24,19 +24,6 @@ PHASE_TIMEOUT = httpx.Timeout(connect=4.0, write=4.0, read=7.0, pool=2.0)
 MAX_RESPONSE_BYTES = 4096
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
-_client: httpx.Client | None = None
-
-
-def webhook_client() -> httpx.Client:
-    """The client for user-given URLs. No keep-alive: connections go to checked addresses with the name in
-    SNI, and a pooled connection (keyed by address) must never carry a request for another name."""
-    global _client
-    if _client is None:
-        _client = httpx.Client(
-            follow_redirects=False, trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
-        )
-    return _client
-
 
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

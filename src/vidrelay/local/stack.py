@@ -205,10 +205,11 @@ class LocalStack:
     def _seed_tenant(self, api_key: str, webhook_secret: str) -> None:
         import boto3
         from vidrelay_core.ids import hash_api_key
-        from vidrelay_core.store import JobStore
+        from vidrelay_core.store.codec import Table
+        from vidrelay_core.store.tenants import TenantStore
 
         assert self.resources is not None
-        store = JobStore(self.resources.ref("JobsTable"), client=boto3.client("dynamodb"))
+        store = TenantStore(Table(boto3.client("dynamodb"), self.resources.ref("JobsTable")))
         store.create_api_key("key_local", hash_api_key(api_key), TENANT, now=time.time())
         store.put_tenant(TENANT, webhook_secret=webhook_secret)
 

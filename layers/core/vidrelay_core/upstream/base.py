@@ -8,7 +8,6 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -112,25 +111,27 @@ class StreamingAdapter(Adapter, Protocol):
 # -- accounts ---------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=16)
+# How long a key read from SSM or Secrets Manager is trusted before it is read again: a rotated key is picked up
+# within this time by every warm container, with no cold start needed.
+KEY_MAX_AGE_S = 300
+
+
 def _ssm_parameter(name: str) -> str:
-    import boto3
+    # Powertools caches per name for max_age; imported here because only the cloud configuration needs it.
+    from aws_lambda_powertools.utilities import parameters
 
-    response: dict[str, Any] = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
-    return str(response["Parameter"]["Value"])
+    return str(parameters.get_parameter(name, decrypt=True, max_age=KEY_MAX_AGE_S))
 
 
-@lru_cache(maxsize=16)
 def _secret(secret_id: str) -> str:
-    import boto3
+    from aws_lambda_powertools.utilities import parameters
 
-    response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
-    return str(response["SecretString"])
+    return str(parameters.get_secret(secret_id, max_age=KEY_MAX_AGE_S))
 
 
 def _key_of(entry: dict[str, str], where: str) -> str:
     """An account's key: given directly (local), or the name of an SSM SecureString parameter or a Secrets
-    Manager secret holding it (cloud; read once per container)."""
+    Manager secret holding it (cloud; read again after KEY_MAX_AGE_S, so a rotation needs no redeploy)."""
     if entry.get("api_key"):
         return entry["api_key"]
     if entry.get("api_key_parameter"):

@@ -1,129 +1,21 @@
-"""The webhook half of the store: endpoints and the per-(event, target) delivery ledger, in the jobs table.
+"""Webhook endpoints and the per-(event, target) delivery ledger (records: ledger.py).
 
   TENANT#<tenant> / ENDPOINT#<we_id>                 a webhook endpoint (url, filter, signing secrets)
   JOB#<video id>  / DELIVERY#<event id>#<target id>  one delivery: state, schedule, every attempt
 
 Deliveries sit in their video's partition, so `GET /v1/videos/{id}/deliveries` is one Query and they expire with
-the job. A delivery moves pending → delivering (a lease, taken by one worker) → pending | succeeded | failed,
-each step a conditional write: a duplicated message can never make two successful deliveries, and a worker
-that died mid-attempt only delays the next one until its lease runs out.
+the job.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets as random
-import time
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from .store import _Table, _to_dynamo
+from ..ledger import Claim, Delivery, DeliveryState, Endpoint
+from .codec import Table, from_dynamo, number, to_dynamo
 
-DeliveryState = Literal["pending", "delivering", "succeeded", "failed"]
-JOB_TARGET = "job"
-MIN_DELIVERY_RETENTION_S = 15 * 86_400  # the job's own webhook_url (signed with the tenant's secret)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    id: str
-    tenant: str
-    url: str
-    event_types: tuple[str, ...]
-    description: str
-    secret: str
-    created_at: float
-    previous_secret: str | None = None
-    previous_secret_until: float | None = None
-    disabled_at: float | None = None
-    disabled_reason: str | None = None
-
-    def signing_secrets(self, now: float) -> list[str]:
-        """The current secret, and during a rotation's grace period the previous one too."""
-        keep_previous = self.previous_secret and self.previous_secret_until and now < self.previous_secret_until
-        return [self.secret, self.previous_secret] if keep_previous and self.previous_secret else [self.secret]
-
-    def wants(self, event_type: str) -> bool:
-        return self.disabled_at is None and (not self.event_types or event_type in self.event_types)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "webhook_endpoint",
-            "url": self.url,
-            "event_types": list(self.event_types),
-            "description": self.description,
-            "status": "disabled" if self.disabled_at else "enabled",
-            "disabled_reason": self.disabled_reason,
-            "created_at": int(self.created_at),
-            "secret_rotating_until": int(self.previous_secret_until)
-            if self.previous_secret_until and self.previous_secret_until > time.time()
-            else None,
-        }
-
-
-@dataclass(frozen=True)
-class Delivery:
-    tenant: str
-    video_id: str
-    event_id: str
-    target_id: str
-    event_type: str
-    event_body: str
-    url: str  # for the job target; endpoints are looked up at each attempt (they may change or go)
-    state: DeliveryState
-    attempt_count: int
-    next_attempt_at: float
-    created_at: float
-    attempts: tuple[dict[str, Any], ...] = ()
-    lease_until: float | None = None
-    lease_token: str | None = None
-    manual_attempts: int = 0  # redeliveries asked for through the API, each a single attempt
-    dead_lettered: bool = False
-    dead_letter_sent: bool = False
-
-    @property
-    def id(self) -> str:
-        return delivery_id(self.event_id, self.target_id)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "webhook_delivery",
-            "video_id": self.video_id,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "target": self.target_id,
-            "url": self.url or None,
-            "status": self.state,
-            "attempt_count": self.attempt_count,
-            "next_attempt_at": int(self.next_attempt_at) if self.state == "pending" else None,
-            "attempts": [_public_attempt(a) for a in self.attempts],
-            "created_at": int(self.created_at),
-        }
-
-
-def _public_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
-    # Stored without its None values; shown with every field.
-    return {
-        "attempt": int(attempt["attempt"]),
-        "at": int(attempt["at"]),
-        "status": attempt.get("status"),
-        "latency_ms": int(attempt.get("latency_ms") or 0),
-        "error": attempt.get("error"),
-        "manual": bool(attempt.get("manual")),
-    }
-
-
-@dataclass
-class Claim:
-    delivery: Delivery
-    token: str = field(default_factory=lambda: random.token_hex(8))
-
-
-def delivery_id(event_id: str, target_id: str) -> str:
-    return "dlv_" + hashlib.sha256(f"{event_id}|{target_id}".encode()).hexdigest()[:24]
+# Never before the whole schedule (about 3 days, up to 10 with long Retry-After answers) is over.
+MIN_DELIVERY_RETENTION_S = 15 * 86_400
 
 
 def _endpoint_key(tenant: str, endpoint_id: str) -> dict[str, str]:
@@ -134,37 +26,23 @@ def _delivery_key(video_id: str, event_id: str, target_id: str) -> dict[str, str
     return {"pk": f"JOB#{video_id}", "sk": f"DELIVERY#{event_id}#{target_id}"}
 
 
-def _num(value: float) -> Decimal:
-    return Decimal(repr(round(value, 3)))
-
-
 class WebhookStore:
-    def __init__(self, table_name: str, *, client: Any, retention_days: int = 30) -> None:
-        self._client = client
-        self._table = _Table(client, table_name)
+    def __init__(self, table: Table, *, retention_days: int = 30) -> None:
+        self._table = table
         self._retention_s = retention_days * 86_400
 
     def _query_all(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        """Every item of partition `pk` whose sort key starts with `prefix`, all pages, strongly consistent."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": pk, ":prefix": prefix},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Every item of partition `pk` whose sort key starts with `prefix`, strongly consistent."""
+        return list(
+            self._table.query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                ExpressionAttributeValues={":pk": pk, ":prefix": prefix},
+                ConsistentRead=True,
+            )
+        )
 
     def _conditional(self, **kwargs: Any) -> bool:
-        try:
-            self._table.update_item(**kwargs)
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._table.conditional("update_item", **kwargs)
 
     # -- endpoints ------------------------------------------------------------------------------------------
 
@@ -179,10 +57,10 @@ class WebhookStore:
             "secret": endpoint.secret,
             "created_at": endpoint.created_at,
         }
-        self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        self._table.put(to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
 
     def get_endpoint(self, tenant: str, endpoint_id: str) -> Endpoint | None:
-        item = self._table.get_item(Key=_endpoint_key(tenant, endpoint_id), ConsistentRead=True).get("Item")
+        item = self._table.get(_endpoint_key(tenant, endpoint_id))
         return _endpoint(item) if item else None
 
     def list_endpoints(self, tenant: str) -> list[Endpoint]:
@@ -190,11 +68,9 @@ class WebhookStore:
         return sorted(found, key=lambda e: e.created_at)
 
     def delete_endpoint(self, tenant: str, endpoint_id: str) -> bool:
-        try:
-            self._table.delete_item(Key=_endpoint_key(tenant, endpoint_id), ConditionExpression="attribute_exists(pk)")
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._table.conditional(
+            "delete_item", Key=_endpoint_key(tenant, endpoint_id), ConditionExpression="attribute_exists(pk)"
+        )
 
     def rotate_secret(self, tenant: str, endpoint_id: str, *, old: str, new: str, grace_until: float) -> bool:
         """Conditional on the secret read, so two rotations at once cannot both keep 'their' previous secret."""
@@ -202,7 +78,7 @@ class WebhookStore:
             Key=_endpoint_key(tenant, endpoint_id),
             UpdateExpression="SET secret = :new, previous_secret = :old, previous_secret_until = :until",
             ConditionExpression="secret = :old",
-            ExpressionAttributeValues={":new": new, ":old": old, ":until": _num(grace_until)},
+            ExpressionAttributeValues={":new": new, ":old": old, ":until": number(grace_until)},
         )
 
     def disable_endpoint(self, tenant: str, endpoint_id: str, *, reason: str, now: float) -> bool:
@@ -210,7 +86,7 @@ class WebhookStore:
             Key=_endpoint_key(tenant, endpoint_id),
             UpdateExpression="SET disabled_at = :now, disabled_reason = :reason",
             ConditionExpression="attribute_exists(pk) AND attribute_not_exists(disabled_at)",
-            ExpressionAttributeValues={":now": _num(now), ":reason": reason},
+            ExpressionAttributeValues={":now": number(now), ":reason": reason},
         )
 
     # -- deliveries -----------------------------------------------------------------------------------------
@@ -235,15 +111,10 @@ class WebhookStore:
             # Never before the whole schedule (about 3 days, up to 10 with long Retry-After answers) is over.
             "expires_at_ttl": int(delivery.created_at + max(self._retention_s, MIN_DELIVERY_RETENTION_S)),
         }
-        try:
-            self._table.put_item(Item=_to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._table.conditional("put_item", Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
 
     def get_delivery(self, video_id: str, event_id: str, target_id: str) -> Delivery | None:
-        key = _delivery_key(video_id, event_id, target_id)
-        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item")
+        item = self._table.get(_delivery_key(video_id, event_id, target_id))
         return _delivery(item) if item else None
 
     def list_deliveries(self, video_id: str) -> list[Delivery]:
@@ -262,10 +133,10 @@ class WebhookStore:
             ExpressionAttributeValues={
                 ":delivering": "delivering",
                 ":pending": "pending",
-                ":until": _num(now + lease_s),
+                ":until": number(now + lease_s),
                 ":token": claim.token,
                 ":count": delivery.attempt_count,
-                ":now": _num(now),
+                ":now": number(now),
             },
         )
         return claim if taken else None
@@ -343,8 +214,8 @@ class WebhookStore:
             ExpressionAttributeValues={
                 ":state": state,
                 ":one": 1,
-                ":attempt": [_to_dynamo(attempt)],
-                ":next": _num(next_attempt_at),
+                ":attempt": [to_dynamo(attempt)],
+                ":next": number(next_attempt_at),
                 ":dead": dead_lettered,
                 ":token": token,
                 **(extra_values or {}),
@@ -352,8 +223,8 @@ class WebhookStore:
         )
 
     def mark_dead_letter_sent(self, delivery: Delivery) -> None:
-        self._table.update_item(
-            Key=_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
+        self._table.update(
+            _delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
             UpdateExpression="SET dead_letter_sent = :yes",
             ExpressionAttributeValues={":yes": True},
         )
@@ -367,7 +238,7 @@ class WebhookStore:
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
                 ":pending": "pending",
-                ":now": _num(now),
+                ":now": number(now),
                 ":one": 1,
                 ":succeeded": "succeeded",
                 ":failed": "failed",
@@ -395,16 +266,6 @@ def _endpoint(item: dict[str, Any]) -> Endpoint:
     )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _delivery(item: dict[str, Any]) -> Delivery:
     return Delivery(
         tenant=str(item["tenant"]),
@@ -418,7 +279,7 @@ def _delivery(item: dict[str, Any]) -> Delivery:
         attempt_count=int(item["attempt_count"]),
         next_attempt_at=float(item.get("next_attempt_at") or 0),
         created_at=float(item["created_at"]),
-        attempts=tuple(_plain(a) for a in item.get("attempts") or ()),
+        attempts=tuple(from_dynamo(a) for a in item.get("attempts") or ()),
         lease_until=float(item["lease_until"]) if item.get("lease_until") is not None else None,
         lease_token=item.get("lease_token"),
         manual_attempts=int(item.get("manual_attempts") or 0),

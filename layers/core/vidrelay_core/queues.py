@@ -1,0 +1,157 @@
+"""The SQS adapter: every queue message vidrelay sends or reads is defined here, once.
+
+  download queue   {"video_id", "attempt"}            a finished video to stream into S3 (downloading.py)
+  stream queue     {"video_id"}                       a streaming job to hold (streaming.py)
+  webhook queue    a video event (raw SNS delivery; an enveloped one is unwrapped), or
+                   {"delivery": {video_id, event_id, target}}   one delivery to attempt (delivery.py)
+  webhook DLQ      {"delivery": {..., "id"}, "reason"} a delivery whose last attempt failed
+  intake queues    S3 event notifications and video events (intake.py reads those)
+
+Messages are parsed into these models at the handler's edge, so a malformed one is a clear error there, not a
+KeyError deep in a use case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .config import Settings
+from .jobs import Job
+
+# SQS refuses a visibility timeout over 12 h; a minute less leaves room for clock skew.
+MAX_VISIBILITY_S = 43_200 - 60
+# SQS delays a new message by at most 15 minutes.
+MAX_DELAY_S = 900
+
+
+class JobMessage(BaseModel):
+    """A download or stream message: which job, and (downloads) which attempt sent it."""
+
+    model_config = ConfigDict(extra="ignore")
+    video_id: str
+    attempt: int = 1
+
+
+class _DeliveryKey(BaseModel):
+    video_id: str
+    event_id: str
+    target: str
+
+
+class _DeliveryMessage(BaseModel):
+    delivery: _DeliveryKey
+
+
+class EventMessage(BaseModel):
+    """A video event as the topic publishes it (contract: VideoEvent); only what routing needs is typed here."""
+
+    model_config = ConfigDict(extra="allow")
+    # In the envelope's own order, so the body a receiver gets is the event exactly as published.
+    id: str
+    object: str = "event"
+    created_at: int = 0
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def video_id(self) -> str:
+        return str(self.data["id"])
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class DeliveryRef:
+    """One (event, target) delivery, as its queue message names it."""
+
+    video_id: str
+    event_id: str
+    target_id: str
+
+    def message(self) -> str:
+        return json.dumps(
+            {"delivery": {"video_id": self.video_id, "event_id": self.event_id, "target": self.target_id}}
+        )
+
+
+def unwrap_sns(body: str) -> dict[str, Any]:
+    """The message body as JSON; an enveloped (non-raw) SNS subscription's envelope removed."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("a queue message must be a JSON object")
+    if data.get("Type") == "Notification" and "Message" in data:
+        inner = json.loads(data["Message"])
+        if not isinstance(inner, dict):
+            raise ValueError("an SNS message must be a JSON object")
+        return inner
+    return data
+
+
+def job_message(body: str) -> JobMessage:
+    return JobMessage.model_validate_json(body)
+
+
+def webhook_message(body: str) -> EventMessage | DeliveryRef:
+    """What arrived on the webhook queue: an event to fan out, or a delivery to attempt."""
+    data = unwrap_sns(body)
+    if "delivery" in data:
+        key = _DeliveryMessage.model_validate(data).delivery
+        return DeliveryRef(key.video_id, key.event_id, key.target)
+    return EventMessage.model_validate(data)
+
+
+class NotDueYet(Exception):
+    """Not a failure: the message goes back to its queue until it is worth looking at again (reported as a batch
+    item failure, so SQS keeps it)."""
+
+
+class Queues:
+    def __init__(self, sqs: Any, settings: Settings) -> None:
+        self._sqs = sqs
+        self._settings = settings
+
+    def send_download(self, job: Job) -> None:
+        self._send(self._settings.download_queue_url, {"video_id": job.id, "attempt": job.download_attempts})
+
+    def send_stream(self, job: Job) -> None:
+        self._send(self._settings.stream_queue_url, {"video_id": job.id})
+
+    def send_delivery(self, ref: DeliveryRef, delay_s: float = 0) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._settings.webhook_queue_url,
+            MessageBody=ref.message(),
+            DelaySeconds=min(MAX_DELAY_S, max(0, int(delay_s))),
+        )
+
+    def send_dead_letter(self, ref: DeliveryRef, *, delivery_id: str, reason: str) -> None:
+        delivery = {"video_id": ref.video_id, "event_id": ref.event_id, "target": ref.target_id, "id": delivery_id}
+        self._send(self._settings.webhook_dlq_url, {"delivery": delivery, "reason": reason})
+
+    def come_back_later(self, queue_url: str, body: str, receipt_handle: str, wait_s: float) -> None:
+        """Brings a message back after `wait_s`. Within SQS's 15-minute delay it is sent again as a new, delayed
+        copy (so waiting never counts towards the dead-letter limit; the consumers are idempotent, so a crash
+        that leaves both copies is harmless) and the received one is done; a longer wait keeps the received
+        one invisible until then (raises NotDueYet, so the batch reports it failed and SQS keeps it)."""
+        wait = max(1, math.ceil(wait_s))
+        if wait <= MAX_DELAY_S:
+            self._sqs.send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=wait)
+            return
+        self.hide(queue_url, receipt_handle, wait)
+
+    def hide(self, queue_url: str, receipt_handle: str, wait_s: float) -> None:
+        """Keeps the received message invisible for `wait_s` (at most SQS's 12 h), then raises NotDueYet."""
+        self._sqs.change_message_visibility(
+            QueueUrl=queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(MAX_VISIBILITY_S, max(1, math.ceil(wait_s))),
+        )
+        raise NotDueYet(f"next look in {wait_s:.1f} s")
+
+    def _send(self, queue_url: str, message: dict[str, Any]) -> None:
+        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
