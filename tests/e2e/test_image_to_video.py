@@ -15,8 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import av
 import boto3
 import httpx
+import numpy as np
 import openai
 import pytest
 from PIL import Image
@@ -81,6 +83,22 @@ def image_bytes(size: tuple[int, int], fmt: str = "PNG", color: tuple[int, int, 
     out = io.BytesIO()
     image.save(out, format=fmt)
     return out.getvalue()
+
+
+def first_frame(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def region_mean(frame: np.ndarray, left: float, top: float, right: float, bottom: float) -> np.ndarray:
+    """Mean RGB of a region given as shares of the frame's width and height."""
+    height, width, _ = frame.shape
+    box = frame[int(top * height) : int(bottom * height), int(left * width) : int(right * width)]
+    return np.asarray(box.reshape(-1, 3).mean(axis=0))
+
+
+def assert_colour(found: np.ndarray, expected: tuple[int, int, int], tolerance: int = 30) -> None:
+    assert np.abs(found - np.array(expected)).max() <= tolerance, (found.round(), expected)
 
 
 def job_ids(api: httpx.Client) -> list[str]:
@@ -185,6 +203,10 @@ def test_sdk_image_to_video_fits_a_larger_jpeg_and_saves_the_mp4(
     width, height, duration = probe(target)
     assert (width, height) == (1280, 720)
     assert duration == pytest.approx(4.0, abs=0.1)
+    # The video shows the reference: the bright square in the middle of the cropped picture, blue around it.
+    frame = first_frame(target)
+    assert_colour(region_mean(frame, 0.45, 0.35, 0.55, 0.6), (250, 220, 60))
+    assert_colour(region_mean(frame, 0.05, 0.1, 0.25, 0.25), (40, 120, 200))
 
     # The upstream got the seed's multipart upload: one PNG of exactly the requested size.
     sent = sim_task(local_stack, prompt)["input_reference"]

@@ -9,6 +9,7 @@ link: Provided as Markdown link in success message", on the CDN host and "valid 
 Reference images ("up to 1 image ... both URL and Base64"): a Base64 data URL is decoded and sniffed. An http(s)
 URL is recorded, not fetched — except on loopback (127.0.0.1, localhost, ::1), where it is fetched and sniffed so
 local tests can prove the image they pointed at was reachable; the simulator never fetches from anywhere else.
+The video shows the reference when its bytes are at hand (Base64 or loopback), as the real upstream would.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 
 from vidrelay.simulator.cdn import Cdn
 from vidrelay.simulator.faults import Dialect, text_faults
+from vidrelay.simulator.frames import Scene
 from vidrelay.simulator.media import describe
 from vidrelay.simulator.state import SimState
 from vidrelay.simulator.tasks import ALNUM, Task, now_ms, prewarm, random_text
@@ -206,11 +208,15 @@ class ChatApi:
             return read
         prompt, images = read
         files = []
+        shown: list[bytes] = []
         for param, url in images:
-            record = fetch_reference(param, url)
-            if isinstance(record, Response):
-                return record
+            fetched = fetch_reference(param, url)
+            if isinstance(fetched, Response):
+                return fetched
+            record, data = fetched
             files.append(record)
+            if data is not None:
+                shown.append(data)
 
         faults = self.state.task_faults(model, named, "chat")
         created = now_ms()
@@ -228,6 +234,7 @@ class ChatApi:
             faults=faults,
             params=summarize_body(body),
             files=files,
+            scene=Scene(prompt, tuple(shown)),
             stream=stream,
         )
         if not task.failed():
@@ -336,8 +343,9 @@ def read_messages(messages: Any) -> tuple[str, list[tuple[str, str]]] | Response
     return prompt, images
 
 
-def fetch_reference(param: str, url: str) -> dict[str, Any] | Response:
-    """The reference image as the simulator records it (see the module docstring for what is fetched)."""
+def fetch_reference(param: str, url: str) -> tuple[dict[str, Any], bytes | None] | Response:
+    """The reference image as the simulator records it, and its bytes when it has them (see the module
+    docstring for what is fetched)."""
     data_url = DATA_URL.fullmatch(url)
     if data_url is not None:
         try:
@@ -346,12 +354,12 @@ def fetch_reference(param: str, url: str) -> dict[str, Any] | Response:
             return openai_error(400, f"{param} is not valid Base64", param, "invalid_image")
         record = describe(param, None, data_url["type"], data)
         record.update(source="base64", url=None, fetched=False)
-        return check_image(param, record)
+        return check_image(param, record, data)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return openai_error(400, f"{param} must be an http(s) URL or a data:image/...;base64 URL", param)
     if parts.hostname not in LOOPBACK_HOSTS:
-        return {"field": param, "source": "url", "url": url, "fetched": False, "kind": None, "bytes": None}
+        return {"field": param, "source": "url", "url": url, "fetched": False, "kind": None, "bytes": None}, None
     try:
         fetched = httpx.get(url, timeout=FETCH_TIMEOUT_S)
     except httpx.HTTPError as exc:
@@ -362,15 +370,15 @@ def fetch_reference(param: str, url: str) -> dict[str, Any] | Response:
         )
     record = describe(param, None, fetched.headers.get("Content-Type"), fetched.content)
     record.update(source="url", url=url, fetched=True)
-    return check_image(param, record)
+    return check_image(param, record, fetched.content)
 
 
-def check_image(param: str, record: dict[str, Any]) -> dict[str, Any] | Response:
+def check_image(param: str, record: dict[str, Any], data: bytes) -> tuple[dict[str, Any], bytes] | Response:
     if record["kind"] != "image" or record["format"] not in IMAGE_FORMATS:
         return openai_error(
             400, f"{param} is not a JPEG, PNG or WebP image ({record['bytes']} bytes)", param, "invalid_image"
         )
-    return record
+    return record, data
 
 
 def summarize_body(body: dict[str, Any]) -> dict[str, Any]:

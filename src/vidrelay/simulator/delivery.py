@@ -27,14 +27,16 @@ def video_response(task: Task, fired: str | None, environ: dict[str, Any]) -> Re
         return server_error()
     if fired == "content_not_mp4":
         return Response(NOT_MP4_BODY, status=200, mimetype="video/mp4")
-    path = mp4gen.mp4_path(task.width, task.height, task.seconds)
-    total = os.path.getsize(path)
-    body: Iterator[bytes] = mp4gen.iter_file(path)
+    # Held open from here on, so the bounded cache may evict the file mid-download without cutting it.
+    handle = mp4gen.open_mp4(task.width, task.height, task.seconds, task.scene)
+    total = os.fstat(handle.fileno()).st_size
+    body: Iterator[bytes] = mp4gen.iter_file(handle)
     if "content_pad" in task.faults:
         try:
-            body = mp4gen.iter_padded(path, int(task.faults["content_pad"]))
+            body = mp4gen.iter_padded(handle, int(task.faults["content_pad"]))
             total = int(task.faults["content_pad"])
         except ValueError as exc:
+            handle.close()
             return error_response(500, f"simulator: {exc}", type_="server_error", code="bad_fault")
     if fired == "content_reset":
         body = cut_after(body, max(1, total // 3), environ)
@@ -42,6 +44,7 @@ def video_response(task: Task, fired: str | None, environ: dict[str, Any]) -> Re
         body = cut_after(body, max(1, total // 2), None)
     # Content-Length always announces the full size, so a cut body is an error the client can notice.
     response = Response(body, status=200, mimetype="video/mp4", direct_passthrough=True)
+    response.call_on_close(handle.close)  # a HEAD, or a client gone before the first chunk, never runs the body
     response.headers["Content-Length"] = str(total)
     response.headers["Content-Disposition"] = f'attachment; filename="{task.id}.mp4"'
     return response

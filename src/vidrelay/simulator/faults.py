@@ -53,6 +53,13 @@ _NOT_ON: dict[Dialect, tuple[str, ...]] = {
 DIRECTIVE = re.compile(r"\[sim:([a-z0-9_]+)(?:=([^\]]*))?\]")
 
 
+def strip_directives(text: str) -> str:
+    """The text without its ``[sim:...]`` directives, as a person would read the prompt: spaces collapsed, line
+    breaks kept, empty lines dropped."""
+    lines = (" ".join(line.split()) for line in DIRECTIVE.sub(" ", text).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def applies(fault: str, dialect: Dialect) -> bool:
     return fault in FAULTS and fault not in _NOT_ON[dialect]
 

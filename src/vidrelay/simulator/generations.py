@@ -20,7 +20,8 @@ from werkzeug.wrappers import Request, Response
 
 from vidrelay.simulator.cdn import Cdn
 from vidrelay.simulator.faults import Dialect, text_faults
-from vidrelay.simulator.media import describe
+from vidrelay.simulator.frames import Scene
+from vidrelay.simulator.media import describe, sniff
 from vidrelay.simulator.state import SimState
 from vidrelay.simulator.tasks import LOWER_ALNUM, Task, iso_z, now_ms, prewarm, random_text
 from vidrelay.simulator.web import (
@@ -157,6 +158,7 @@ class GenerationsApi:
             faults=faults,
             params=dict(fields),
             files=files,
+            scene=Scene(prompt, shown_images(parts)),
             link=self.cdn.link(created + duration, faults),
             references=resolve_references(prompt, files),
         )
@@ -255,6 +257,19 @@ class GenerationsApi:
             return server_error()
         # An expired link stays in the answer: the CDN refuses it (403), as a stale signed URL does.
         return json_response(task.public_json(now_ms()))
+
+
+def shown_images(parts: list[Part]) -> tuple[bytes, ...]:
+    """The image references in the order the video shows them: the first frame, the ``files`` images in upload
+    order, the last frame. Video references are not drawn (only their presence is recorded)."""
+    order = {"first_frame_image": 0, "files": 1, "last_frame_image": 2}
+    images = [part for part in parts if part.is_file and part.name in order and _is_image(part.data)]
+    return tuple(part.data for part in sorted(images, key=lambda part: order[part.name]))
+
+
+def _is_image(data: bytes) -> bool:
+    found = sniff(data)
+    return found is not None and found.kind == "image"
 
 
 def resolve_references(prompt: str, files: list[dict[str, Any]]) -> dict[str, int | None]:

@@ -1,4 +1,4 @@
-"""What an uploaded file really is, read from its bytes (Pillow is not a dependency; the headers are small).
+"""What an uploaded file really is, read from its header bytes (small, and no decode is needed to know it).
 
 Upstreams sniff rather than trust the declared Content-Type (seed 003: "accepts image/jpeg / image/png /
 image/webp"; seed 001: "supports images (jpg/png) and videos (mp4)"), and so does the simulator: a PNG sent as

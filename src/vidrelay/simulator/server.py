@@ -4,9 +4,10 @@
 * ``/v1/video/generations`` — Seedance 2.0 (seed 001): ``generations``
 * ``/v1/chat/completions`` streamed — sora_video2 (seed 000): ``chat``
 
-Generation takes ``sim_seconds`` of wall time and produces a real H.264 file of the asked size and length (see
-``mp4gen``). The Sora and Veo videos are downloaded from ``/v1/videos/{id}/content`` with the key; the other two
-dialects hand out signed links to a second server, the CDN host (``cdn``), which wants no key at all.
+Generation takes ``sim_seconds`` of wall time and produces a real H.264 file of the asked size and length that
+shows the prompt and the reference images (see ``mp4gen`` and ``frames``). The Sora and Veo videos are downloaded
+from ``/v1/videos/{id}/content`` with the key; the other two dialects hand out signed links to a second server,
+the CDN host (``cdn``), which wants no key at all.
 
 Faults can be aimed at single tasks (``[sim:NAME]`` / ``[sim:NAME=VALUE]`` in the prompt) or at the next
 requests for a model (``POST /_sim/faults``), and everything the servers saw is inspectable under ``/_sim/``.

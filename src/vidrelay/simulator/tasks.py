@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from vidrelay.simulator import mp4gen
 from vidrelay.simulator.faults import Dialect
+from vidrelay.simulator.frames import Scene
 
 ALNUM = string.ascii_letters + string.digits
 LOWER_ALNUM = string.ascii_lowercase + string.digits
@@ -60,6 +61,7 @@ class Task(ABC):
     faults: dict[str, Any]
     params: dict[str, Any]  # the request's own fields as received: a multipart "8" stays the string "8"
     files: list[dict[str, Any]] = field(default_factory=list)  # every received file or image, arrival order
+    scene: Scene = field(default_factory=Scene)  # what the video shows: the prompt and the reference images
     link: CdnLink | None = None
     poll_requests: int = 0
     content_requests: int = 0
@@ -128,6 +130,7 @@ class Task(ABC):
             "content_requests": self.content_requests,
             "faults": dict(self.faults),
             "files": [dict(f) for f in self.files],
+            "scene": self.scene.inspect_json(),
             "video_url": self.link.url if self.link else None,
             "cdn_requests": [dict(r) for r in self.cdn_requests],
             "cdn_authorization_seen": any(r["had_authorization"] for r in self.cdn_requests),
@@ -154,7 +157,7 @@ def prewarm(task: Task) -> None:
 
     def run() -> None:
         try:
-            mp4gen.mp4_path(task.width, task.height, task.seconds)
+            mp4gen.mp4_path(task.width, task.height, task.seconds, task.scene)
         except Exception as exc:  # the download handler will retry and report it
             print(f"vidrelay simulator: pre-generation failed: {exc}", file=sys.stderr)
 

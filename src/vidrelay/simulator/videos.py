@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 
 from vidrelay.simulator.delivery import take_content_fault, video_response
 from vidrelay.simulator.faults import Dialect, text_faults
+from vidrelay.simulator.frames import Scene
 from vidrelay.simulator.media import describe
 from vidrelay.simulator.state import SimState
 from vidrelay.simulator.tasks import ALNUM, Task, now_ms, prewarm, random_text
@@ -282,6 +283,7 @@ class VideosApi:
             "seconds": int(seconds),
             "quality": SORA_MODELS[model]["quality"],
             "input_reference": reference,
+            "scene": Scene(prompt, (body.uploads("input_reference")[0].data,) if reference else ()),
         }
         return SoraTask, values
 
@@ -367,6 +369,7 @@ class VideosApi:
             "height": height,
             "seconds": int(duration),
             "input_reference": reference,
+            "scene": Scene(prompt, (body.uploads("input_reference")[0].data,)),  # the first upload, as recorded
         }
         return VeoTask, values
 
