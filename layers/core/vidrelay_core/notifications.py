@@ -29,7 +29,7 @@ from .errors import Conflict, InvalidRequest, NotFound
 from .ids import new_endpoint_id
 from .jobs import EVENT_TYPES
 from .obs import logger, record_attempt
-from .ssrf import UrlRejected, check_url
+from .ssrf import WEBHOOK_PORTS, UrlRejected, check_url
 from .store import JobStore
 from .webhook_store import JOB_TARGET, Claim, Delivery, Endpoint, WebhookStore
 
@@ -398,7 +398,7 @@ def endpoint_url(value: Any, *, allow_loopback: bool) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("url", value, "an https URL")
     try:
-        check_url(value, allow_loopback=allow_loopback)
+        check_url(value, ports=WEBHOOK_PORTS, allow_loopback=allow_loopback)
     except UrlRejected as exc:
         raise InvalidRequest(
             "url", value, message=f"Invalid value for 'url': {value[:200]!r} was given, but the URL {exc}."
