@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.bodies import parse_body, raw_body
 from vidrelay_core.catalog import MODELS
+from vidrelay_core.endpoints import endpoint_url
 from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
 from vidrelay_core.jobs import EVENT_TYPES, video_object
 from vidrelay_core.obs import logger, metrics
@@ -33,7 +34,6 @@ from vidrelay_core.schemas import (
     WebhookEndpointWithSecret,
     WebhookTestResult,
 )
-from vidrelay_core.ssrf import UrlRejected, check_url
 from vidrelay_core.uploads import UPLOAD_CONTENT_TYPES
 from vidrelay_core.wiring import components
 
@@ -202,7 +202,7 @@ def create_endpoint() -> dict[str, Any]:
         raise InvalidRequest("description", description, "a string of at most 512 characters")
     endpoint = components().endpoints.create(
         tenant,
-        url=_endpoint_url(fields.get("url")),
+        url=endpoint_url(fields.get("url"), allow_loopback=components().settings.allow_loopback_urls),
         event_types=_event_types(fields.get("event_types")),
         description=description,
     )
@@ -314,18 +314,6 @@ def usage() -> dict[str, Any]:
 def list_models() -> dict[str, Any]:
     _tenant()
     return {"object": "list", "data": [spec.public() for spec in MODELS.values()]}
-
-
-def _endpoint_url(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("url", value, "an https URL")
-    try:
-        check_url(value, allow_loopback=components().settings.allow_loopback_urls)
-    except UrlRejected as exc:
-        raise InvalidRequest(
-            "url", value, message=f"Invalid value for 'url': {value[:200]!r} was given, but the URL {exc}."
-        ) from None
-    return value.strip()
 
 
 def _event_types(value: Any) -> tuple[str, ...]:

@@ -28,6 +28,15 @@ HOSTILE = [
     "https://[::ffff:127.0.0.1]/hook",  # IPv4-mapped loopback
     "https://[::ffff:a9fe:a9fe]/hook",  # IPv4-mapped metadata, hex
     "https://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 form of the metadata address
+    "https://[64:ff9b:1::a9fe:a9fe]/hook",  # local-use NAT64 form of the metadata address
+    "https://[64:ff9b:1::7f00:1]/hook",  # local-use NAT64 form of loopback
+    "https://[::ffff:0:7f00:1]/hook",  # SIIT form of loopback
+    "https://[::127.0.0.1]/hook",  # IPv4-compatible loopback
+    "https://[2002:a9fe:a9fe::]/hook",  # 6to4 form of the metadata address
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo with a loopback client
+    "https://[2001:db8::1]/hook",  # documentation
+    "https://[5f00::1]/hook",  # SRv6 segment identifier
+    "https://93.184.216.34:8443/hook",  # a public address on a port receivers may not use
     "https://2130706433/hook",  # decimal loopback
     "https://0x7f000001/hook",  # hex loopback
     "https://0177.0.0.1/hook",  # octal loopback
@@ -68,7 +77,7 @@ def test_hostile_webhook_targets_are_refused(strict_stack: LocalStackProcess, ur
 
 
 def test_enough_hostile_forms_are_covered() -> None:
-    assert len(HOSTILE) >= 20
+    assert len(HOSTILE) >= 30
 
 
 def test_loopback_is_allowed_without_strict_urls(local_stack: LocalStackProcess) -> None:
@@ -80,3 +89,9 @@ def test_loopback_is_allowed_without_strict_urls(local_stack: LocalStackProcess)
         assert response.status_code == 200, response.text
         refused = api.post("/videos", json={**body, "webhook_url": "http://169.254.169.254/latest/meta-data"})
         assert refused.status_code == 400  # the metadata address stays refused even locally
+        # Any port on a loopback receiver, but a public one keeps the webhook ports.
+        elsewhere = api.post("/webhook_endpoints", json={"url": "https://93.184.216.34:8443/hook"})
+        assert elsewhere.status_code == 400, elsewhere.text
+        error = elsewhere.json()["error"]
+        assert error["param"] == "url"
+        assert "port 8443" in error["message"] and "443 and 80" in error["message"]

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import InvalidRequest
 from .http import user_url_client
 from .requests import FITS, ReferenceInput
-from .ssrf import Resolver, UrlRejected, check_url, system_resolver
+from .ssrf import ANY_PORT, Resolver, UrlRejected, check_url, system_resolver
 
 URL_PARAM = "input_reference.image_url"
 FILE_PARAM = "input_reference"
@@ -106,7 +106,7 @@ def fetch_image(
         where = "the URL" if hop == 0 else f"redirect {hop} (to {_show(current)})"
         try:
             # Checked again right before the request: the name may resolve elsewhere than at validation.
-            checked = check_url(current, allow_loopback=allow_loopback, resolver=resolver)
+            checked = check_url(current, ports=ANY_PORT, allow_loopback=allow_loopback, resolver=resolver)
         except UrlRejected as exc:
             raise _url_error(url, f"{where} {exc}", code="invalid_url", param=param) from None
         target, host_header, extensions = checked.pinned()

@@ -14,7 +14,7 @@ from typing import Any
 from .catalog import MODELS, MP4, ModelSpec, ReferenceRule, get_model, model_ids
 from .errors import InvalidRequest
 from .jobs import EVENT_TYPES
-from .ssrf import UrlRejected, check_url
+from .ssrf import ANY_PORT, WEBHOOK_PORTS, UrlRejected, check_url
 
 DEFAULT_MODEL = "sora-2"
 MAX_METADATA_KEYS = 16
@@ -432,7 +432,7 @@ def _url_reference(entry: Any, param: str, rule: ReferenceRule, fit: str, allow_
 
 def _check_public_url(where: str, url: str, allow_loopback: bool) -> None:
     try:
-        check_url(url, allow_loopback=allow_loopback)
+        check_url(url, ports=ANY_PORT, allow_loopback=allow_loopback)
     except UrlRejected as exc:
         raise InvalidRequest(
             where,
@@ -452,7 +452,7 @@ def _webhook_url(value: Any, allow_loopback: bool) -> str | None:
     if not isinstance(value, str):
         raise InvalidRequest("webhook_url", value, "an https URL")
     try:
-        check_url(value, allow_loopback=allow_loopback)
+        check_url(value, ports=WEBHOOK_PORTS, allow_loopback=allow_loopback)
     except UrlRejected as exc:
         raise InvalidRequest(
             "webhook_url",

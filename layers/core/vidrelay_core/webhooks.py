@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from .ssrf import Resolver, UrlRejected, check_url, system_resolver
+from .ssrf import WEBHOOK_PORTS, Resolver, UrlRejected, check_url, system_resolver
 
 TIMEOUT_S = 15.0  # the whole attempt, not each phase: see deliver()
 # httpx times each phase on its own; these keep the sum near TIMEOUT_S, and the body read stops at the deadline.
@@ -69,7 +69,7 @@ def deliver(
 
     try:
         # Checked again at every attempt: the name may resolve elsewhere than when the URL was given.
-        checked = check_url(url, allow_loopback=allow_loopback, resolver=resolver)
+        checked = check_url(url, ports=WEBHOOK_PORTS, allow_loopback=allow_loopback, resolver=resolver)
     except UrlRejected as exc:
         return done(False, None, f"url refused: {exc}")
     target, host_header, extensions = checked.pinned()
