@@ -206,32 +206,23 @@ def child_main(raw_spec: str) -> int:
 # --- parent: moto, simulator, the download comparison --------------------------------------------------------
 
 
-def free_port() -> int:
-    from vidrelay.local.stack import free_port as stack_free_port
-
-    return stack_free_port()
-
-
 @contextlib.contextmanager
 def download_services() -> Iterator[tuple[str, str]]:
     """(moto endpoint, simulator url), both served from this process, with the bench bucket created."""
-    from moto.server import ThreadedMotoServer
-
+    from vidrelay.local.aws import LocalAws
     from vidrelay.simulator.server import Simulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(FAKE_AWS_ENV)  # never real credentials: everything here talks to moto
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
+    aws = LocalAws().start()
     simulator = Simulator(port=0, sim_seconds=0.5).start()
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = aws.url
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint, simulator.url
     finally:
         simulator.stop()
-        moto.stop()
+        aws.stop()
 
 
 def padded_content_url(sim_url: str, size: int) -> str:

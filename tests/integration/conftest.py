@@ -19,7 +19,6 @@ import math
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 import types
@@ -48,6 +47,7 @@ from vidrelay_core.upstream.videos import VideosAdapter
 from vidrelay_core.webhook_store import WebhookStore
 from vidrelay_core.webhooks import new_secret, verify
 
+from vidrelay.local.aws import LocalAws
 from vidrelay.local.provision import ResourceMap, provision
 from vidrelay.local.template import Template
 from vidrelay.simulator.server import Simulator
@@ -257,12 +257,6 @@ class WebhookReceiver:
 # ------------------------------------------------------------------------------------------------ the stack
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Stack:
     endpoint: str
@@ -304,24 +298,6 @@ class Stack:
         httpx.post(f"{self.simulator.url}/_sim/reset", timeout=10).raise_for_status()
 
 
-class _OneRequestAtATime:
-    """WSGI wrapper that lets moto handle one request at a time.
-
-    moto applies a conditional write as "read the item, check the condition, write" with no lock, so two requests
-    arriving together can both pass the same condition: two concurrent claims of one webhook delivery both won,
-    about one run in ten. DynamoDB makes every conditional write atomic per item; one request at a time gives the
-    local server that guarantee, which the concurrent duplicate-delivery tests depend on.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        with self._lock:
-            return list(self._app(environ, start_response))
-
-
 _ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -335,8 +311,6 @@ _ENV = (
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     import logging
-
-    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     saved = {name: os.environ.get(name) for name in _ENV}
@@ -352,14 +326,13 @@ def stack() -> Iterator[Stack]:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
-    port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    moto._server.app = _OneRequestAtATime(moto._server.app)  # type: ignore[union-attr]
+    # The local stack's AWS endpoint: DynamoDB requests one at a time, as the concurrent duplicate-delivery tests
+    # need (moto alone lets two concurrent claims of one delivery both pass the same condition).
+    aws = LocalAws().start()
     simulator: Simulator | None = None
     receiver: WebhookReceiver | None = None
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = aws.url
         template = Template.load(ROOT / "template.yaml")
         resources = provision(template, endpoint_url=endpoint, region=REGION, stack_name=STACK_NAME)
         simulator = Simulator(port=0, sim_seconds=SIM_SECONDS).start()
@@ -389,7 +362,7 @@ def stack() -> Iterator[Stack]:
             receiver.stop()
         if simulator is not None:
             simulator.stop()
-        moto.stop()
+        aws.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

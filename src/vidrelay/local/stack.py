@@ -19,6 +19,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .apigw import HttpApi
+from .aws import LocalAws
 from .provision import ResourceMap, provision
 from .router import Scheduler, SqsPoller
 from .runtime import FunctionPool
@@ -89,7 +90,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._servers: list[BaseWSGIServer] = []
-        self.moto: Any = None
+        self.aws: LocalAws | None = None
         self.simulator: Any = None
         self.resources: ResourceMap | None = None
         self.pools: dict[str, FunctionPool] = {}
@@ -104,7 +105,6 @@ class LocalStack:
             raise
 
     def _start(self) -> dict[str, Any]:
-        from moto.server import ThreadedMotoServer
         from vidrelay_core.webhooks import new_secret
 
         from vidrelay.simulator.server import Simulator
@@ -115,10 +115,9 @@ class LocalStack:
         # Metrics are disabled locally (no CloudWatch); Powertools still warns on every flush.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         ensure_port_free(opts.port)
-        moto_port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        self.moto.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        # moto, with DynamoDB requests taken one at a time where moto is not safe under concurrency (aws.py).
+        self.aws = LocalAws().start()
+        endpoint = self.aws.url
         self.simulator = Simulator(port=0, sim_seconds=opts.sim_seconds).start()
 
         # Functions read their configuration from the environment, as in Lambda. Fake credentials keep boto3
@@ -262,8 +261,8 @@ class LocalStack:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.simulator is not None:
             self.simulator.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        if self.aws is not None:
+            self.aws.stop()
 
     def __enter__(self) -> LocalStack:
         self.start()
