@@ -146,14 +146,12 @@ def s3_client(endpoint: str) -> Any:
 
 
 def plain_copy(client: Any, url: str, path: str) -> dict[str, Any]:
-    """The baseline: the same GET, the same chunk size, bytes written straight to a file."""
-    from vidrelay_core.transfer import READ_CHUNK
-
+    """The baseline: the same GET, read the same way (as the bytes arrive), bytes written straight to a file."""
     written = 0
     with client.stream("GET", url, headers=UPSTREAM_HEADERS) as response, open(path, "wb") as out:
         response.raise_for_status()
         declared = int(response.headers["content-length"])
-        for chunk in response.iter_bytes(READ_CHUNK):
+        for chunk in response.iter_bytes():
             out.write(chunk)
             written += len(chunk)
     return {"bytes": written, "content_length": declared}
@@ -373,7 +371,7 @@ DOWNLOAD_NOTES = (
     "client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call; then they read "
     "VmRSS (the baseline), reset VmHWM to it (write 5 to /proc/self/clear_refs; hwm_reset_before_transfer says "
     "whether that worked) and time the transfer alone. peak_memory_delta = VmHWM after the transfer - VmRSS "
-    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk in READ_CHUNK (1 MiB) chunks; "
+    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk, chunks as they arrive; "
     "vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). cpu_s = "
     "the child's user+system CPU during the transfer; server_cpu_s = the parent's (moto + simulator) CPU while "
     "the child lived. Sizes are checked (Content-Length, file size, S3 ContentLength) and every copy's SHA-256 "

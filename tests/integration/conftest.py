@@ -39,6 +39,7 @@ from vidrelay_core.events import EventPublisher
 from vidrelay_core.ids import hash_api_key
 from vidrelay_core.jobs import TERMINAL, Job
 from vidrelay_core.notifications import DONE, DeliveryRef, Notifier, Outcome
+from vidrelay_core.notifications import LEASE_S as NOTIFIER_LEASE_S
 from vidrelay_core.requests import CreateRequest, parse_create
 from vidrelay_core.service import Relay, Timing
 from vidrelay_core.store import JobStore
@@ -49,6 +50,7 @@ from vidrelay_core.webhooks import new_secret, verify
 
 from vidrelay.local.aws import LocalAws
 from vidrelay.local.provision import ResourceMap, provision
+from vidrelay.local.stack import LOCAL_TIMING_ENV
 from vidrelay.local.template import Template
 from vidrelay.simulator.server import Simulator
 
@@ -60,8 +62,8 @@ UPSTREAM_KEY = "sk-sim-integration-" + secrets.token_hex(8)
 # a loaded machine (in_progress lasts 85 % of it).
 SIM_SECONDS = 0.3
 # How far the test clock jumps when the pipeline is idle and no deadline is known: past the longest lease the local
-# settings use (download 30 s, webhook delivery lease 30 s, submit 10 s, outbox grace 2 s).
-IDLE_STEP_S = 31.0
+# settings use (stack.py; the download lease, 960 s, is the longest) and the webhook delivery lease.
+IDLE_STEP_S = max(NOTIFIER_LEASE_S, *(float(v) for k, v in LOCAL_TIMING_ENV.items() if k.endswith("_LEASE_S"))) + 1.0
 
 When = Literal["before", "after"]
 
@@ -298,6 +300,15 @@ class Stack:
         httpx.post(f"{self.simulator.url}/_sim/reset", timeout=10).raise_for_status()
 
 
+# As the local stack sets them (stack.py), with its leases: the test clock runs them out in no time.
+HARNESS_SETTINGS = {
+    "VIDRELAY_ALLOW_LOOPBACK_URLS": "true",
+    "VIDRELAY_POLL_INTERVAL_SCALE": "0.02",
+    # One shard: with more, each sweep only adds queries of empty shards to the crash matrix.
+    "VIDRELAY_INFLIGHT_SHARDS": "1",
+    **LOCAL_TIMING_ENV,
+}
+
 _ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -339,19 +350,11 @@ def stack() -> Iterator[Stack]:
         env: dict[str, str] = {}
         for fn in template.functions():
             env.update(resources.environment_for(fn))
-        # As the local stack sets them (stack.py), with the leases it uses for its own crash tests.
         env.update(
             {
                 "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": simulator.url,
                 "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": UPSTREAM_KEY,
-                "VIDRELAY_ALLOW_LOOPBACK_URLS": "true",
-                "VIDRELAY_POLL_INTERVAL_SCALE": "0.02",
-                # One shard: with more, each sweep only adds queries of empty shards to the crash matrix.
-                "VIDRELAY_INFLIGHT_SHARDS": "1",
-                "VIDRELAY_SUBMIT_LEASE_S": "10",
-                "VIDRELAY_SUBMIT_GRACE_S": "2",
-                "VIDRELAY_DOWNLOAD_LEASE_S": "30",
-                "VIDRELAY_OUTBOX_GRACE_S": "2",
+                **HARNESS_SETTINGS,
             }
         )
         webhook_secret = new_secret()

@@ -51,6 +51,8 @@ TRANSIENT_DOWNLOAD_RETRIES = 2
 # A refused submit moves to the next account only while this much time has passed since the first try: the api
 # answers within 29 s and a submit lease lasts 60 s, so a try must not start when it could outrun either.
 FAILOVER_BUDGET_S = 8.0
+# A streamer renews its lease on the first chunk after a third of it ran out: room for a silent read in between.
+STREAM_RENEWALS_PER_LEASE = 3
 
 
 @dataclass(frozen=True)
@@ -512,7 +514,8 @@ class Relay:
         if ended is not None or loaded is None:
             return ended or job
         unavailable: UpstreamUnavailable | None = None
-        started = self.clock()
+        # Counted from the lease, so the time spent reading the references is inside the budget the lease covers.
+        started = job.submit_started_at if job.submit_started_at is not None else self.clock()
         for adapter in self.adapters(job.family):
             if unavailable is not None and self.clock() - started > FAILOVER_BUDGET_S:
                 # A slow refusal used up the time a caller (api: 29 s, poller sweep) can give another try; the
@@ -611,7 +614,7 @@ class Relay:
                     return self._finish_stream(job, update)
                 progress = update.progress if update.progress is not None else job.progress
                 moved = progress > job.progress and now - last_write >= PROGRESS_EVENT_EVERY_S
-                if moved or now - last_write >= lease_s / 3:
+                if moved or now - last_write >= lease_s / STREAM_RENEWALS_PER_LEASE:
                     job, last_write = self._renew_stream(job, progress, now), now
         except UpstreamAmbiguous as exc:
             self.transition(
@@ -949,9 +952,10 @@ class Relay:
 
     # -- downloader -----------------------------------------------------------------------------------------
 
-    def download(self, video_id: str) -> str:
+    def download(self, video_id: str, *, deadline: float | None = None) -> str:
         """Streams the finished MP4 into S3 and completes the job. Safe to run twice: the key is fixed, so a
-        second run overwrites the same object, and only one run can complete the job."""
+        second run overwrites the same object, and only one run can complete the job. Past the `deadline`
+        (time.monotonic(), see transfer.download_deadline) nothing more is read or tried: a retryable error."""
         from .transfer import stream_url_to_s3
 
         job = self.store.get_job(video_id)
@@ -975,6 +979,7 @@ class Relay:
                         bucket=self.settings.results_bucket,
                         key=key,
                         metadata={"video-id": job.id, "tenant": job.tenant},
+                        deadline=deadline,
                     )
                     break
                 except TransferError as exc:
@@ -992,6 +997,8 @@ class Relay:
                         transient_left -= 1
                     else:
                         raise
+                    if deadline is not None and time.monotonic() + self.timing.content_retry_delay_s > deadline:
+                        raise TransferError("no time left in this invocation for another try") from exc
                     time.sleep(self.timing.content_retry_delay_s)
         except TransferError as exc:
             status = getattr(exc, "status", None)

@@ -30,6 +30,21 @@ log = logging.getLogger("vidrelay.local")
 REGION = "us-east-1"
 DEFAULT_API_KEY = "sk-local-vidrelay"
 TENANT = "local"
+# Leases and waits of the local stack. Every lease outlasts the longest its work can take under the same
+# timeouts as in the cloud (tests/unit/test_leases.py checks it): a slow upstream or a long download is never
+# taken for a dead worker. Only the grace periods and the content retry delay are shorter than in the cloud.
+LOCAL_TIMING_ENV = {
+    # Submit: up to 58 s (failover budget + one request); more room than the cloud's 60 s, because the embedded
+    # moto takes DynamoDB requests one at a time and a busy laptop can make the closing write wait its turn.
+    "VIDRELAY_SUBMIT_LEASE_S": "75",
+    "VIDRELAY_SUBMIT_GRACE_S": "2",
+    # Download: the downloader stops within its function's 900 s timeout (transfer.download_deadline).
+    "VIDRELAY_DOWNLOAD_LEASE_S": "960",
+    "VIDRELAY_OUTBOX_GRACE_S": "2",
+    # Stream: up to 98 s until the first chunk, 100 s between renewals.
+    "VIDRELAY_STREAM_LEASE_S": "120",
+    "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+}
 
 
 def project_root() -> Path:
@@ -152,12 +167,7 @@ class LocalStack:
                 "VIDRELAY_WEBHOOK_RETRY_SCALE": str(opts.webhook_retry_scale),
                 "VIDRELAY_POLLER_SWEEP_SECONDS": str(opts.poller_budget_s),
                 "VIDRELAY_POLLER_TICK_S": "0.1",
-                "VIDRELAY_SUBMIT_LEASE_S": "10",
-                "VIDRELAY_SUBMIT_GRACE_S": "2",
-                "VIDRELAY_DOWNLOAD_LEASE_S": "30",
-                "VIDRELAY_OUTBOX_GRACE_S": "2",
-                "VIDRELAY_STREAM_LEASE_S": "20",
-                "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+                **LOCAL_TIMING_ENV,
                 "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
                 "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
                 "POWERTOOLS_METRICS_DISABLED": "true",
