@@ -9,16 +9,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import logger, metrics
 from vidrelay_core.queues import job_message
+from vidrelay_core.transfer import download_deadline
 from vidrelay_core.wiring import components
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def record_handler(record: SQSRecord) -> str:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     message = job_message(record.body)
     logger.append_keys(video_id=message.video_id)
+    # Stops in time to finish within the invocation, so the download lease (longer than the timeout) outlasts it.
+    deadline = download_deadline(lambda_context.get_remaining_time_in_millis() / 1000)
     # A retryable failure raises: the message comes back after its visibility timeout.
-    outcome = components().downloader.download(message.video_id)
+    outcome = components().downloader.download(message.video_id, deadline=deadline)
     logger.info("download finished", extra={"outcome": outcome})
     return outcome
 

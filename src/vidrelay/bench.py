@@ -146,14 +146,12 @@ def s3_client(endpoint: str) -> Any:
 
 
 def plain_copy(client: Any, url: str, path: str) -> dict[str, Any]:
-    """The baseline: the same GET, the same chunk size, bytes written straight to a file."""
-    from vidrelay_core.transfer import READ_CHUNK
-
+    """The baseline: the same GET, read the same way (as the bytes arrive), bytes written straight to a file."""
     written = 0
     with client.stream("GET", url, headers=UPSTREAM_HEADERS) as response, open(path, "wb") as out:
         response.raise_for_status()
         declared = int(response.headers["content-length"])
-        for chunk in response.iter_bytes(READ_CHUNK):
+        for chunk in response.iter_bytes():
             out.write(chunk)
             written += len(chunk)
     return {"bytes": written, "content_length": declared}
@@ -206,32 +204,23 @@ def child_main(raw_spec: str) -> int:
 # --- parent: moto, simulator, the download comparison --------------------------------------------------------
 
 
-def free_port() -> int:
-    from vidrelay.local.stack import free_port as stack_free_port
-
-    return stack_free_port()
-
-
 @contextlib.contextmanager
 def download_services() -> Iterator[tuple[str, str]]:
     """(moto endpoint, simulator url), both served from this process, with the bench bucket created."""
-    from moto.server import ThreadedMotoServer
-
+    from vidrelay.local.aws import LocalAws
     from vidrelay.simulator.server import Simulator
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(FAKE_AWS_ENV)  # never real credentials: everything here talks to moto
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
+    aws = LocalAws().start()
     simulator = Simulator(port=0, sim_seconds=0.5).start()
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = aws.url
         s3_client(endpoint).create_bucket(Bucket=BUCKET)
         yield endpoint, simulator.url
     finally:
         simulator.stop()
-        moto.stop()
+        aws.stop()
 
 
 def padded_content_url(sim_url: str, size: int) -> str:
@@ -382,7 +371,7 @@ DOWNLOAD_NOTES = (
     "client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call; then they read "
     "VmRSS (the baseline), reset VmHWM to it (write 5 to /proc/self/clear_refs; hwm_reset_before_transfer says "
     "whether that worked) and time the transfer alone. peak_memory_delta = VmHWM after the transfer - VmRSS "
-    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk in READ_CHUNK (1 MiB) chunks; "
+    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk, chunks as they arrive; "
     "vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). cpu_s = "
     "the child's user+system CPU during the transfer; server_cpu_s = the parent's (moto + simulator) CPU while "
     "the child lived. Sizes are checked (Content-Length, file size, S3 ContentLength) and every copy's SHA-256 "

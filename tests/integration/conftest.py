@@ -20,7 +20,6 @@ import math
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 import types
@@ -36,6 +35,7 @@ import pytest
 from botocore.config import Config
 from vidrelay_core.config import Settings
 from vidrelay_core.delivery import DONE, Outcome
+from vidrelay_core.delivery import LEASE_S as NOTIFIER_LEASE_S
 from vidrelay_core.ids import hash_api_key
 from vidrelay_core.jobs import TERMINAL, Job
 from vidrelay_core.queues import EventMessage, unwrap_sns, webhook_message
@@ -50,7 +50,9 @@ from vidrelay_core.upstream.videos import VideosAdapter
 from vidrelay_core.webhooks import new_secret, verify
 from vidrelay_core.wiring import Components
 
+from vidrelay.local.aws import LocalAws
 from vidrelay.local.provision import ResourceMap, provision
+from vidrelay.local.stack import LOCAL_TIMING_ENV
 from vidrelay.local.template import Template
 from vidrelay.simulator.server import Simulator
 
@@ -62,8 +64,8 @@ UPSTREAM_KEY = "sk-sim-integration-" + secrets.token_hex(8)
 # a loaded machine (in_progress lasts 85 % of it).
 SIM_SECONDS = 0.3
 # How far the test clock jumps when the pipeline is idle and no deadline is known: past the longest lease the local
-# settings use (download 30 s, webhook delivery lease 30 s, submit 10 s, outbox grace 2 s).
-IDLE_STEP_S = 31.0
+# settings use (stack.py; the download lease, 960 s, is the longest) and the webhook delivery lease.
+IDLE_STEP_S = max(NOTIFIER_LEASE_S, *(float(v) for k, v in LOCAL_TIMING_ENV.items() if k.endswith("_LEASE_S"))) + 1.0
 
 When = Literal["before", "after"]
 
@@ -259,12 +261,6 @@ class WebhookReceiver:
 # ------------------------------------------------------------------------------------------------ the stack
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Stack:
     endpoint: str
@@ -306,23 +302,14 @@ class Stack:
         httpx.post(f"{self.simulator.url}/_sim/reset", timeout=10).raise_for_status()
 
 
-class _OneRequestAtATime:
-    """WSGI wrapper that lets moto handle one request at a time.
-
-    moto applies a conditional write as "read the item, check the condition, write" with no lock, so two requests
-    arriving together can both pass the same condition: two concurrent claims of one webhook delivery both won,
-    about one run in ten. DynamoDB makes every conditional write atomic per item; one request at a time gives the
-    local server that guarantee, which the concurrent duplicate-delivery tests depend on.
-    """
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-        self._lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        with self._lock:
-            return list(self._app(environ, start_response))
-
+# As the local stack sets them (stack.py), with its leases: the test clock runs them out in no time.
+HARNESS_SETTINGS = {
+    "VIDRELAY_ALLOW_LOOPBACK_URLS": "true",
+    "VIDRELAY_POLL_INTERVAL_SCALE": "0.02",
+    # One shard: with more, each sweep only adds queries of empty shards to the crash matrix.
+    "VIDRELAY_INFLIGHT_SHARDS": "1",
+    **LOCAL_TIMING_ENV,
+}
 
 _ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -338,8 +325,6 @@ _ENV = (
 def stack() -> Iterator[Stack]:
     import logging
 
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     saved = {name: os.environ.get(name) for name in _ENV}
     # Fake credentials keep boto3 from looking for real ones; every client gets the moto endpoint explicitly.
@@ -354,33 +339,24 @@ def stack() -> Iterator[Stack]:
             "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
-    port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    moto._server.app = _OneRequestAtATime(moto._server.app)  # type: ignore[union-attr]
+    # The local stack's AWS endpoint: DynamoDB requests one at a time, as the concurrent duplicate-delivery tests
+    # need (moto alone lets two concurrent claims of one delivery both pass the same condition).
+    aws = LocalAws().start()
     simulator: Simulator | None = None
     receiver: WebhookReceiver | None = None
     try:
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = aws.url
         template = Template.load(ROOT / "template.yaml")
         resources = provision(template, endpoint_url=endpoint, region=REGION, stack_name=STACK_NAME)
         simulator = Simulator(port=0, sim_seconds=SIM_SECONDS).start()
         env: dict[str, str] = {}
         for fn in template.functions():
             env.update(resources.environment_for(fn))
-        # As the local stack sets them (stack.py), with the leases it uses for its own crash tests.
         env.update(
             {
                 "VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": simulator.url,
                 "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": UPSTREAM_KEY,
-                "VIDRELAY_ALLOW_LOOPBACK_URLS": "true",
-                "VIDRELAY_POLL_INTERVAL_SCALE": "0.02",
-                # One shard: with more, each sweep only adds queries of empty shards to the crash matrix.
-                "VIDRELAY_INFLIGHT_SHARDS": "1",
-                "VIDRELAY_SUBMIT_LEASE_S": "10",
-                "VIDRELAY_SUBMIT_GRACE_S": "2",
-                "VIDRELAY_DOWNLOAD_LEASE_S": "30",
-                "VIDRELAY_OUTBOX_GRACE_S": "2",
+                **HARNESS_SETTINGS,
             }
         )
         webhook_secret = new_secret()
@@ -391,7 +367,7 @@ def stack() -> Iterator[Stack]:
             receiver.stop()
         if simulator is not None:
             simulator.stop()
-        moto.stop()
+        aws.stop()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -191,3 +191,28 @@ def test_memory_is_bounded_by_the_part_size_not_the_file(s3: Any) -> None:
     assert result.bytes == total and result.parts == 16
     # Two parts uploading, the buffer (up to a part plus a read chunk): about 3.5 parts; 5 leaves slack.
     assert peak < (2 + 3) * 5 * MiB, f"peak {peak / MiB:.1f} MiB for an {total // MiB} MiB file"
+
+
+def test_a_transfer_past_its_deadline_stops_and_leaves_nothing(s3: Any) -> None:
+    # Given a body that slows down once a part went up, and a deadline that passes meanwhile
+    source = mp4gen.mp4_path(320, 180, 4)
+    deadline = time.monotonic() + 1.5
+    sent = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal sent
+        for chunk in mp4gen.iter_padded(source, 30 * MiB):
+            if sent >= 6 * MiB:
+                time.sleep(0.3)  # a slow stretch, each read well inside the read timeout
+            sent += len(chunk)
+            yield chunk
+
+    # When it is streamed into S3
+    with pytest.raises(TransferError) as stopped:
+        stream_to_s3(chunks(), s3_client=s3, bucket=BUCKET, key=KEY, part_size=5 * MiB, deadline=deadline)
+
+    # Then it stopped soon after the deadline, retryable, with its started multipart upload aborted
+    assert stopped.value.retryable and "ran out of time" in str(stopped.value)
+    assert 6 * MiB <= sent < 30 * MiB
+    assert time.monotonic() - deadline < 1.0
+    assert_nothing_left(s3)

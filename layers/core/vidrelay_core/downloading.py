@@ -43,9 +43,10 @@ class Downloader:
         self.content_retry_delay_s = content_retry_delay_s
         self.clock = clock
 
-    def download(self, video_id: str) -> str:
+    def download(self, video_id: str, *, deadline: float | None = None) -> str:
         """Streams the finished MP4 into S3 and completes the job. A retryable failure raises (the message comes
-        back); a final one ends the job."""
+        back); a final one ends the job. Past the `deadline` (time.monotonic(), see transfer.download_deadline)
+        nothing more is read or tried: a retryable error."""
         from .transfer import stream_url_to_s3
 
         job = self.jobs.get_job(video_id)
@@ -69,6 +70,7 @@ class Downloader:
                         bucket=self._bucket,
                         key=key,
                         metadata={"video-id": job.id, "tenant": job.tenant},
+                        deadline=deadline,
                     )
                     break
                 except TransferError as exc:
@@ -86,6 +88,8 @@ class Downloader:
                         transient_left -= 1
                     else:
                         raise
+                    if deadline is not None and time.monotonic() + self.content_retry_delay_s > deadline:
+                        raise TransferError("no time left in this invocation for another try") from exc
                     time.sleep(self.content_retry_delay_s)
         except TransferError as exc:
             if getattr(exc, "status", None) == 404:

@@ -21,6 +21,9 @@ from .submission import AllAccountsRefused, Submitter
 from .upstream import Adapter, StreamingAdapter
 from .upstream.base import StreamUpdate
 
+# A streamer renews its lease on the first chunk after a third of it ran out: room for a silent read in between.
+STREAM_RENEWALS_PER_LEASE = 3
+
 
 class Streamer:
     def __init__(
@@ -94,7 +97,7 @@ class Streamer:
                     return self._finish(job, update)
                 progress = update.progress if update.progress is not None else job.progress
                 moved = progress > job.progress and now - last_write >= PROGRESS_EVENT_EVERY_S
-                if moved or now - last_write >= lease_s / 3:
+                if moved or now - last_write >= lease_s / STREAM_RENEWALS_PER_LEASE:
                     job, last_write = self._renew(job, progress, now), now
         except UpstreamAmbiguous as exc:
             self.lifecycle.transition(

@@ -130,7 +130,8 @@ class Submitter:
         loaded = self.references(job, references)
         if isinstance(loaded, Job):
             return loaded
-        started = self.clock()
+        # Counted from the lease, so the time spent reading the references is inside the budget the lease covers.
+        started = job.submit_started_at if job.submit_started_at is not None else self.clock()
         try:
             adapter, result = self.with_failover(job, lambda a: (a, a.submit(job, loaded)), started=started)
         except AllAccountsRefused as refused:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -24,14 +25,32 @@ import httpx
 from .errors import TransferError, TruncatedDownload
 from .jobs import Output
 from .mp4 import Mp4Scanner
+from .timeouts import longest_request_s
 
 logger = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 DEFAULT_PART_SIZE = 8 * MiB  # S3 wants ≥ 5 MiB for every part but the last
 DEFAULT_MAX_IN_FLIGHT = 2
-READ_CHUNK = 1 * MiB
 MAX_REDIRECTS = 3
+# Each phase on its own (httpx): a GET's connect, send and pool wait are short; the read timeout is the longest
+# the body may pause.
+TRANSFER_TIMEOUT = httpx.Timeout(connect=10.0, write=10.0, pool=10.0, read=60.0)
+# What a download still does once it stopped reading: abort or complete the upload, record the job's outcome.
+FINISH_ALLOWANCE_S = 15.0
+
+
+def overrun_s() -> float:
+    """How long a transfer can run past its deadline: a try that started just before it waits for its answer
+    (every phase once); one reading the body sees the deadline at its next read."""
+    return longest_request_s(TRANSFER_TIMEOUT)
+
+
+def download_deadline(remaining_s: float) -> float:
+    """The `time.monotonic()` moment a downloader with `remaining_s` left (its invocation's time) stops starting
+    and reading transfers, so that the overrun and the finish still end within that time: a download never
+    outlives its invocation, locally (where nothing would stop it) as in Lambda."""
+    return time.monotonic() + remaining_s - overrun_s() - FINISH_ALLOWANCE_S
 
 
 @dataclass(frozen=True)
@@ -68,8 +87,10 @@ def stream_to_s3(
     expected_bytes: int | None = None,
     content_type: str = "video/mp4",
     metadata: dict[str, str] | None = None,
+    deadline: float | None = None,
 ) -> TransferResult:
-    """Uploads `chunks` to s3://bucket/key. Raises TransferError (and leaves nothing in S3) on any failure."""
+    """Uploads `chunks` to s3://bucket/key. Raises TransferError (and leaves nothing in S3) on any failure, and a
+    retryable one when the `deadline` (time.monotonic()) passes before the last chunk."""
     if part_size < 5 * MiB:
         raise ValueError("part_size must be at least 5 MiB (S3's minimum part size)")
     upload = _MultipartUpload(s3_client, bucket, key, content_type, metadata or {}, max_in_flight)
@@ -79,6 +100,8 @@ def stream_to_s3(
     total = 0
     try:
         for chunk in chunks:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TransferError(f"the download ran out of time after {total} bytes; it is tried again later")
             if not chunk:
                 continue
             scanner.feed(chunk)
@@ -117,23 +140,27 @@ def stream_url_to_s3(
     s3_client: Any,
     bucket: str,
     key: str,
-    timeout_s: float = 60.0,
+    timeout: httpx.Timeout = TRANSFER_TIMEOUT,
+    deadline: float | None = None,
     **kwargs: Any,
 ) -> TransferResult:
     """Fetches `url` (following at most MAX_REDIRECTS http(s) redirects, e.g. to an upstream's CDN) and
-    streams the body into S3. Network failures become retryable TransferErrors."""
+    streams the body into S3. Network failures become retryable TransferErrors, and so does the `deadline`
+    (time.monotonic()) passing before the body is in."""
     try:
-        with _open(client, method, url, headers or {}, timeout_s) as response:
+        with _open(client, method, url, headers or {}, timeout) as response:
             declared = response.headers.get("content-length")
             expected = int(declared) if declared and declared.isdigit() else None
             if response.headers.get("content-encoding", "identity") not in ("identity", ""):
                 expected = None  # the length is of the encoded body; iter_bytes yields decoded bytes
             return stream_to_s3(
-                response.iter_bytes(READ_CHUNK),
+                # As the bytes arrive (each read at most the read timeout), so the deadline is seen in time.
+                response.iter_bytes(),
                 s3_client=s3_client,
                 bucket=bucket,
                 key=key,
                 expected_bytes=expected,
+                deadline=deadline,
                 **kwargs,
             )
     except httpx.RemoteProtocolError as exc:
@@ -147,7 +174,7 @@ class _open:
     """Context manager over a streamed response that follows a bounded number of redirects by hand: the
     shared client never follows redirects on its own (webhook and upstream calls must not)."""
 
-    def __init__(self, client: httpx.Client, method: str, url: str, headers: dict[str, str], timeout: float):
+    def __init__(self, client: httpx.Client, method: str, url: str, headers: dict[str, str], timeout: httpx.Timeout):
         self._client, self._method, self._url, self._headers, self._timeout = (
             client,
             method,

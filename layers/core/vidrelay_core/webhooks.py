@@ -17,11 +17,20 @@ from dataclasses import dataclass
 import httpx
 
 from .ssrf import WEBHOOK_PORTS, Resolver, UrlRejected, check_url, system_resolver
+from .timeouts import longest_request_s
 
 TIMEOUT_S = 15.0  # the whole attempt, not each phase: see deliver()
 # httpx times each phase on its own; these keep the sum near TIMEOUT_S, and the body read stops at the deadline.
 PHASE_TIMEOUT = httpx.Timeout(connect=4.0, write=4.0, read=7.0, pool=2.0)
 MAX_RESPONSE_BYTES = 4096
+
+
+def longest_attempt_s() -> float:
+    """How long one delivery attempt can take (every phase once: more than TIMEOUT_S, which only cuts the body
+    read). The delivery lease must be longer, and the notifier's timeout must fit a batch of them."""
+    return longest_request_s(PHASE_TIMEOUT)
+
+
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .apigw import HttpApi
+from .aws import LocalAws
 from .provision import ResourceMap, provision
 from .router import Scheduler, SqsPoller
 from .runtime import FunctionPool
@@ -29,6 +30,21 @@ log = logging.getLogger("vidrelay.local")
 REGION = "us-east-1"
 DEFAULT_API_KEY = "sk-local-vidrelay"
 TENANT = "local"
+# Leases and waits of the local stack. Every lease outlasts the longest its work can take under the same
+# timeouts as in the cloud (tests/unit/test_leases.py checks it): a slow upstream or a long download is never
+# taken for a dead worker. Only the grace periods and the content retry delay are shorter than in the cloud.
+LOCAL_TIMING_ENV = {
+    # Submit: up to 58 s (failover budget + one request); more room than the cloud's 60 s, because the embedded
+    # moto takes DynamoDB requests one at a time and a busy laptop can make the closing write wait its turn.
+    "VIDRELAY_SUBMIT_LEASE_S": "75",
+    "VIDRELAY_SUBMIT_GRACE_S": "2",
+    # Download: the downloader stops within its function's 900 s timeout (transfer.download_deadline).
+    "VIDRELAY_DOWNLOAD_LEASE_S": "960",
+    "VIDRELAY_OUTBOX_GRACE_S": "2",
+    # Stream: up to 98 s until the first chunk, 100 s between renewals.
+    "VIDRELAY_STREAM_LEASE_S": "120",
+    "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+}
 
 
 def project_root() -> Path:
@@ -89,7 +105,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._servers: list[BaseWSGIServer] = []
-        self.moto: Any = None
+        self.aws: LocalAws | None = None
         self.simulator: Any = None
         self.resources: ResourceMap | None = None
         self.pools: dict[str, FunctionPool] = {}
@@ -104,7 +120,6 @@ class LocalStack:
             raise
 
     def _start(self) -> dict[str, Any]:
-        from moto.server import ThreadedMotoServer
         from vidrelay_core.webhooks import new_secret
 
         from vidrelay.simulator.server import Simulator
@@ -115,10 +130,9 @@ class LocalStack:
         # Metrics are disabled locally (no CloudWatch); Powertools still warns on every flush.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         ensure_port_free(opts.port)
-        moto_port = free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        self.moto.start()
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        # moto, with DynamoDB requests taken one at a time where moto is not safe under concurrency (aws.py).
+        self.aws = LocalAws().start()
+        endpoint = self.aws.url
         self.simulator = Simulator(port=0, sim_seconds=opts.sim_seconds).start()
 
         # Functions read their configuration from the environment, as in Lambda. Fake credentials keep boto3
@@ -153,12 +167,7 @@ class LocalStack:
                 "VIDRELAY_WEBHOOK_RETRY_SCALE": str(opts.webhook_retry_scale),
                 "VIDRELAY_POLLER_SWEEP_SECONDS": str(opts.poller_budget_s),
                 "VIDRELAY_POLLER_TICK_S": "0.1",
-                "VIDRELAY_SUBMIT_LEASE_S": "10",
-                "VIDRELAY_SUBMIT_GRACE_S": "2",
-                "VIDRELAY_DOWNLOAD_LEASE_S": "30",
-                "VIDRELAY_OUTBOX_GRACE_S": "2",
-                "VIDRELAY_STREAM_LEASE_S": "20",
-                "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+                **LOCAL_TIMING_ENV,
                 "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
                 "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
                 "POWERTOOLS_METRICS_DISABLED": "true",
@@ -263,8 +272,8 @@ class LocalStack:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.simulator is not None:
             self.simulator.stop()
-        if self.moto is not None:
-            self.moto.stop()
+        if self.aws is not None:
+            self.aws.stop()
 
     def __enter__(self) -> LocalStack:
         self.start()

@@ -14,6 +14,7 @@ import httpx
 
 from ..errors import UpstreamAmbiguous, UpstreamRejected, UpstreamResultGone, UpstreamUnavailable
 from ..jobs import Job, StoredReference
+from ..timeouts import longest_request_s
 
 UpstreamState = Literal["queued", "in_progress", "completed", "failed"]
 
@@ -31,6 +32,14 @@ STATUS: dict[str, UpstreamState] = {
 
 SUBMIT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=20.0, pool=5.0)
 POLL_TIMEOUT = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
+
+
+def longest_submit_s(failover_budget_s: float) -> float:
+    """How long a submit holds its lease, from taking it to the answer: the next account may still be tried
+    `failover_budget_s` after the lease was taken (Relay.submit), and every try is one request under
+    SUBMIT_TIMEOUT. The submit lease must be longer, or a live submit is declared lost while it waits."""
+    return failover_budget_s + longest_request_s(SUBMIT_TIMEOUT)
+
 
 References = Sequence[tuple[StoredReference, bytes]]
 # 401/402/403 refuse the account (its key, its balance), never the job.

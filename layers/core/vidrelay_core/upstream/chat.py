@@ -20,6 +20,7 @@ import httpx
 
 from ..errors import UpstreamAmbiguous, UpstreamRejected
 from ..jobs import Job
+from ..timeouts import longest_request_s
 from .base import (
     Account,
     ContentRequest,
@@ -36,6 +37,18 @@ from .base import (
 PATH = "/v1/chat/completions"
 # Progress arrives every few seconds while the video renders; a minute of silence means the stream is dead.
 STREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=20.0, pool=5.0)
+
+
+def longest_stream_silence_s(failover_budget_s: float, *, lease_s: float, renewals_per_lease: float) -> float:
+    """The longest a live streamer goes without writing its lease. Before the first chunk: the last account may
+    be tried `failover_budget_s` after the lease was taken, and its request runs every phase once. After it:
+    every chunk is a sign of life, and the lease is renewed on the first chunk `lease_s / renewals_per_lease`
+    after the last renewal, which may come a whole read timeout later."""
+    first_chunk = failover_budget_s + longest_request_s(STREAM_TIMEOUT)
+    between_renewals = lease_s / renewals_per_lease + (STREAM_TIMEOUT.read or 0.0)
+    return max(first_chunk, between_renewals)
+
+
 LINK = re.compile(r"\[[^\]]*\]\((https?://[^)\s]+)\)")
 PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
 MAX_KEPT_CHARS = 64 * 1024
