@@ -7,6 +7,7 @@ what it must be asked.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from vidrelay_core.lifecycle import PROGRESS_EVENT_EVERY_S, Lifecycle
 from vidrelay_core.polling import Poller, poll_interval
 from vidrelay_core.queries import VideoQueries
 from vidrelay_core.requests import parse_create
+from vidrelay_core.retries import Retries, RetryPolicy
 from vidrelay_core.store.counters import rate_window
 from vidrelay_core.store.tenants import TenantLimits
 from vidrelay_core.submission import FAILOVER_BUDGET_S, Submitter
@@ -65,10 +67,18 @@ class World:
             outbox_grace_s=settings.outbox_grace_s,
             clock=self.clock,
         )
+        policy = RetryPolicy(
+            base_s=settings.retry_base_s,
+            cap_s=settings.retry_cap_s,
+            budget_s={"submit": settings.submit_retry_budget_s, "poll": settings.poll_retry_budget_s},
+            rng=random.Random(7),
+        )
+        self.retries = Retries(self.lifecycle, policy, clock=self.clock)
         self.submitter = Submitter(
             self.lifecycle,
             FakeInputs(),  # type: ignore[arg-type]
             lambda family: self.adapters,  # type: ignore[arg-type,return-value]
+            retries=self.retries,
             submit_lease_s=settings.submit_lease_s,
             poll_interval=poll_interval(settings),
             clock=self.clock,
@@ -80,6 +90,7 @@ class World:
             submitter=self.submitter,
             queues=self.queues,  # type: ignore[arg-type]
             adapters=lambda family: self.adapters,  # type: ignore[arg-type,return-value]
+            retries=self.retries,
             clock=self.clock,
         )
         queries = VideoQueries(self.jobs, self.counters, s3=None, presign_ttl_s=60, clock=self.clock)  # type: ignore[arg-type]
@@ -354,3 +365,57 @@ def test_a_stale_writer_loses() -> None:
 
     with pytest.raises(StaleJob):
         world.lifecycle.transition(old, "failed", error_code="x", error_message="x")
+
+
+# -- retrying a failing upstream, visibly -------------------------------------------------------------------
+
+
+def test_a_refused_submit_is_shown_on_the_video_and_retried_with_growing_waits() -> None:
+    from vidrelay_core.jobs import video_object
+
+    world = World(FakeAdapter("only", submits=[refused(503)] * 7))
+    job = world.new_video()
+    waits = []
+    for _ in range(6):
+        current = world.job(job)
+        assert current.next_check_at is not None
+        waits.append(current.next_check_at - world.clock())
+        world.check_when_due(job)
+
+    shown = video_object(world.job(job), retention_days=30)["retry"]
+    assert shown["stage"] == "submit" and shown["attempts"] == 7
+    assert shown["last_error"]["code"] == "upstream_unavailable"
+    # Never sooner than a poll interval; then doubling (equal jitter keeps each wait at least the last one's half).
+    assert waits == sorted(waits) and waits[0] >= 15 and waits[-1] >= 4 * waits[0]
+
+
+def test_a_submit_that_keeps_failing_gives_up_after_its_budget_with_its_terminal_event() -> None:
+    world = World(FakeAdapter("only", submits=[refused(503)] * 1000))
+    job = world.new_video()
+    checks = 0
+    while world.job(job).state == "accepted":
+        world.check_when_due(job)
+        checks += 1
+        assert checks < 200
+
+    ended = world.job(job)
+    assert (ended.state, ended.error_code) == ("failed", "upstream_unavailable")
+    assert "30 minutes" in (ended.error_message or "") and "upstream answered 503" in (ended.error_message or "")
+    assert world.clock() - ended.created_at >= SETTINGS.submit_retry_budget_s
+    assert world.publisher.types()[-1] == "video.failed"
+    assert checks < 40  # backed off: not one try per poll interval for half an hour
+
+
+def test_polls_that_keep_failing_give_up_and_one_that_succeeds_clears_the_retry() -> None:
+    world = World(FakeAdapter("primary", polls=[refused(500), PollResult("in_progress", 10, "in_progress")]))
+    job = world.new_video()
+    assert world.check_when_due(job) == "poll_retry"
+    assert world.job(job).retry_stage == "poll"
+    assert world.check_when_due(job) == "progress"
+    assert world.job(job).retry_stage is None
+
+    world.adapters[0].polls = [refused(500)] * 1000
+    outcome = ""
+    while outcome != "poll_failed":
+        outcome = world.check_when_due(job)
+    assert world.job(job).error_code == "upstream_unreachable"

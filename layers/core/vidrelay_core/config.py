@@ -61,6 +61,13 @@ class Settings(BaseModel):
     max_job_age_s: float = Field(default=6 * 3600.0, gt=0)
     # A streaming job's worker renews this lease while it reads; a lease run out means the worker died.
     stream_lease_s: float = Field(default=120.0, gt=0)
+    # A failing upstream is retried with exponential backoff and jitter from `retry_base_s` up to `retry_cap_s`;
+    # a run of failing submits or polls gives up after its budget, a download after `max_download_attempts`.
+    retry_base_s: float = Field(default=5.0, gt=0)
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    submit_retry_budget_s: float = Field(default=1800.0, gt=0)
+    poll_retry_budget_s: float = Field(default=1800.0, gt=0)
+    max_download_attempts: int = Field(default=5, ge=1)
     # Seed 003: Veo's /content "returns 400 occasionally right after status flips to completed; retry after 4 sec".
     content_retry_delay_s: float = Field(default=4.0, ge=0)
 

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 
 from .catalog import get_model
-from .errors import StaleJob, TransferError
+from .errors import StaleJob, TransferError, UpstreamUnavailable
 from .jobs import State
 from .lifecycle import Lifecycle
+from .retries import Retries, recovered
 from .store.jobs import JobStore
 from .submission import AdaptersFor, adapter_of
 
@@ -31,6 +32,7 @@ class Downloader:
         s3: Any,
         bucket: str,
         http: Callable[[], httpx.Client],
+        retries: Retries,
         content_retry_delay_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -40,13 +42,14 @@ class Downloader:
         self._s3 = s3
         self._bucket = bucket
         self._http = http
+        self.retries = retries
         self.content_retry_delay_s = content_retry_delay_s
         self.clock = clock
 
     def download(self, video_id: str, *, deadline: float | None = None) -> str:
-        """Streams the finished MP4 into S3 and completes the job. A retryable failure raises (the message comes
-        back); a final one ends the job. Past the `deadline` (time.monotonic(), see transfer.download_deadline)
-        nothing more is read or tried: a retryable error."""
+        """Streams the finished MP4 into S3 and completes the job. A failure worth another try is recorded on the
+        job for the poller to send again later; a final one ends the job. Past the `deadline` (time.monotonic(),
+        see transfer.download_deadline) nothing more is read or tried."""
         from .transfer import stream_url_to_s3
 
         job = self.jobs.get_job(video_id)
@@ -101,12 +104,26 @@ class Downloader:
                 )
             if not exc.retryable:
                 return self._finish(video_id, "failed", error_code=exc.code, error_message=str(exc))
-            raise
+            return self._retry_later(video_id, exc)
         outcome = self._finish(video_id, "completed", output=result.output(), completed_at=self.clock(), progress=100)
         if outcome == "gone":
             # Deleted or canceled while the bytes were moving: do not keep what nobody can see.
             self._s3.delete_object(Bucket=result.bucket, Key=result.key)
         return outcome
+
+    def _retry_later(self, video_id: str, error: TransferError) -> str:
+        """A try that failed for now: recorded on the job (the Video object shows it) with the time of the next
+        one, backing off; the poller sends the download again then, and fails the job after the most attempts."""
+        for _ in range(5):
+            job = self.jobs.get_job(video_id)
+            if job is None or job.state != "downloading" or job.deleted_at is not None:
+                return "skipped"
+            try:
+                self.retries.failed(job, "download", _as_upstream(error))
+                return "retry"
+            except StaleJob:
+                continue
+        raise StaleJob(video_id)
 
     def _finish(self, video_id: str, state: State, **changes: Any) -> str:
         for _ in range(5):
@@ -116,8 +133,13 @@ class Downloader:
             if job.state != "downloading":
                 return "skipped"
             try:
-                self.lifecycle.transition(job, state, **changes)
+                self.lifecycle.transition(recovered(job), state, **changes)
                 return state
             except StaleJob:
                 continue
         raise StaleJob(video_id)
+
+
+def _as_upstream(error: TransferError) -> UpstreamUnavailable:
+    status = getattr(error, "status", None)
+    return UpstreamUnavailable(str(error), code=error.code, status=status)

@@ -159,6 +159,13 @@ class Job:
     deleted_at: float | None = None
     # Where an S3 intake job came from, so its result is written back there. None for jobs made by the API.
     intake: IntakeOrigin | None = None
+    # A run of upstream failures being retried (retries.py): which stage, how many tries, since when, the last
+    # error. Shown on the Video object as `retry`; cleared when the stage succeeds.
+    retry_stage: str | None = None
+    retry_attempts: int = 0
+    retrying_since: float | None = None
+    last_error_code: str | None = None
+    last_error_message: str | None = None
 
     @property
     def public_status(self) -> str:
@@ -235,5 +242,14 @@ def video_object(job: Job, *, retention_days: int) -> dict[str, Any]:
         "usage": dict(job.usage) if job.usage else None,
         "webhook": {"url": job.webhook_url, "events": list(job.webhook_events) or list(EVENT_TYPES)}
         if job.webhook_url
+        else None,
+        "retry": {
+            "stage": job.retry_stage,
+            "attempts": job.retry_attempts,
+            "since": int(job.retrying_since or job.updated_at),
+            "next_attempt_at": int(job.next_check_at) if job.next_check_at else None,
+            "last_error": {"code": job.last_error_code, "message": job.last_error_message},
+        }
+        if job.retry_stage and not job.is_terminal
         else None,
     }

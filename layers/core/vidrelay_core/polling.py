@@ -18,10 +18,9 @@ from .jobs import TERMINAL, Job
 from .lifecycle import Lifecycle
 from .obs import logger
 from .queues import Queues
+from .retries import Retries, recovered
 from .store.jobs import JobStore
 from .submission import AdaptersFor, Submitter, adapter_of
-
-MAX_DOWNLOAD_ATTEMPTS = 5
 
 
 @dataclass
@@ -63,6 +62,7 @@ class Poller:
         submitter: Submitter,
         queues: Queues,
         adapters: AdaptersFor,
+        retries: Retries,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -71,6 +71,7 @@ class Poller:
         self.submitter = submitter
         self.queues = queues
         self.adapters = adapters
+        self.retries = retries
         self.clock = clock
         self.interval = poll_interval(settings)
 
@@ -180,12 +181,13 @@ class Poller:
         return "submitted"
 
     def _check_downloading(self, job: Job, now: float) -> str:
-        if job.download_attempts >= MAX_DOWNLOAD_ATTEMPTS:
+        if job.download_attempts >= self.settings.max_download_attempts:
+            last = f" (last error: {job.last_error_message})" if job.last_error_message else ""
             self.lifecycle.transition(
                 job,
                 "failed",
                 error_code="download_failed",
-                error_message="The finished video could not be saved after several attempts.",
+                error_message=f"The finished video could not be saved after {job.download_attempts} attempts{last}.",
             )
             return "download_failed"
         # The download message was lost or its worker died: send another (the downloader is idempotent).
@@ -221,23 +223,25 @@ class Poller:
             )
             return "expired"
         except UpstreamUnavailable as exc:
-            self.lifecycle.reschedule(job, now + max(self.interval(job), exc.retry_after_s or 0.0))
-            return "poll_retry"
+            ended = self.retries.failed(job, "poll", exc, at_least_s=self.interval(job))
+            return "poll_failed" if ended.is_terminal else "poll_retry"
         except UpstreamError as exc:
             self.lifecycle.transition(job, "failed", error_code=exc.code, error_message=exc.message)
             return "failed"
         next_check = now + self.interval(job)
         if result.state == "queued":
-            self.lifecycle.reschedule(job, next_check)
+            self._later(job, next_check)
             return "queued"
         if result.state == "in_progress":
             if job.state == "running" and result.progress <= job.progress:
-                self.lifecycle.reschedule(job, next_check)
+                self._later(job, next_check)
                 return "unchanged"
+            job = recovered(job)
             self.lifecycle.transition(
                 job, "running", progress=max(result.progress, job.progress), next_check_at=next_check
             )
             return "progress"
+        job = recovered(job)
         if result.state == "failed":
             self.lifecycle.transition(
                 job,
@@ -256,3 +260,11 @@ class Poller:
         )
         self.queues.send_download(job)
         return "downloading"
+
+    def _later(self, job: Job, at: float) -> None:
+        """The next check at `at`; a run of failed polls that this poll ended is cleared from the job too (a new
+        version then, since the Video object showed it)."""
+        if job.retry_stage is None:
+            self.lifecycle.reschedule(job, at)
+        else:
+            self.lifecycle.save(job, recovered(job).with_changes(next_check_at=at))

@@ -16,6 +16,7 @@ from .jobs import Job
 from .lifecycle import PROGRESS_EVENT_EVERY_S, Lifecycle
 from .obs import logger
 from .queues import Queues
+from .retries import recovered
 from .store.jobs import JobStore
 from .submission import AllAccountsRefused, Submitter
 from .upstream import Adapter, StreamingAdapter
@@ -68,8 +69,8 @@ class Streamer:
             # The lease taken above must outlast every try made under it: the failover budget starts with it.
             return self.submitter.with_failover(job, follow, started=now)
         except AllAccountsRefused as refused:
-            self.submitter.release(job, max(self.submitter.poll_interval(job), refused.retry_after_s))
-            return "retry"
+            ended = self.submitter.refused(job, refused)
+            return ended.state if ended.is_terminal else "retry"
         except StaleJob:
             return "stale"  # deleted, or declared lost by the poller, while streaming: stop reading
 
@@ -84,7 +85,7 @@ class Streamer:
                 if not started:
                     started = True
                     job = self.lifecycle.transition(
-                        job,
+                        recovered(job),
                         "running",
                         upstream_task_id=update.task_id or f"stream-{job.id}",
                         upstream_account=adapter.account.name,

@@ -17,6 +17,7 @@ from .errors import UpstreamAmbiguous, UpstreamError, UpstreamRejected, Upstream
 from .inputs import Prepared, ReferenceInputs, ReferenceMissing
 from .jobs import Job
 from .lifecycle import Lifecycle
+from .retries import Retries, recovered
 from .upstream import Adapter
 
 T = TypeVar("T")
@@ -35,9 +36,8 @@ class AllAccountsRefused(Exception):
         super().__init__(last.message if last else "no upstream account configured")
         self.last = last
 
-    @property
-    def retry_after_s(self) -> float:
-        return (self.last.retry_after_s if self.last else None) or 0.0
+    def error(self) -> UpstreamUnavailable:
+        return self.last or UpstreamUnavailable("no upstream account is configured", code="upstream_unavailable")
 
 
 def adapter_of(job: Job, adapters: AdaptersFor) -> Adapter:
@@ -63,6 +63,7 @@ class Submitter:
         inputs: ReferenceInputs,
         adapters: AdaptersFor,
         *,
+        retries: Retries,
         submit_lease_s: float,
         poll_interval: Callable[[Job], float],
         clock: Callable[[], float] = time.time,
@@ -70,6 +71,7 @@ class Submitter:
         self.lifecycle = lifecycle
         self.inputs = inputs
         self.adapters = adapters
+        self.retries = retries
         self.submit_lease_s = submit_lease_s
         self.poll_interval = poll_interval
         self.clock = clock
@@ -125,6 +127,14 @@ class Submitter:
         """Gives the lease back (nothing went upstream) and looks at the job again after `delay_s`."""
         return self.lifecycle.save(job, job.with_changes(submit_started_at=None, next_check_at=self.clock() + delay_s))
 
+    def refused(self, job: Job, refused: AllAccountsRefused) -> Job:
+        """Every account refused before it could have billed anything: the lease is given back and the next try
+        waits (backing off, never sooner than a poll interval or the Retry-After), or the job gives up once its
+        submit budget is spent."""
+        return self.retries.failed(
+            job, "submit", refused.error(), at_least_s=self.poll_interval(job), submit_started_at=None
+        )
+
     def submit(self, job: Job, references: Prepared | None = None) -> Job:
         """Sends a leased job of a polling dialect upstream and records what came of it."""
         loaded = self.references(job, references)
@@ -135,7 +145,7 @@ class Submitter:
         try:
             adapter, result = self.with_failover(job, lambda a: (a, a.submit(job, loaded)), started=started)
         except AllAccountsRefused as refused:
-            return self.release(job, max(self.poll_interval(job), refused.retry_after_s))
+            return self.refused(job, refused)
         except UpstreamAmbiguous as exc:
             return self.lifecycle.transition(
                 job,
@@ -148,7 +158,7 @@ class Submitter:
         except UpstreamRejected as exc:
             return self.lifecycle.transition(job, "failed", error_code=exc.code, error_message=exc.message)
         return self.lifecycle.transition(
-            job,
+            recovered(job),
             "running" if result.state == "in_progress" else "submitted",
             upstream_task_id=result.task_id,
             upstream_account=adapter.account.name,

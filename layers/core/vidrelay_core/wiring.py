@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .polling import Poller
     from .queries import VideoQueries
     from .queues import Queues
+    from .retries import Retries
     from .store.codec import Table
     from .store.counters import CounterStore
     from .store.intake import IntakeClaims
@@ -158,6 +159,18 @@ class Components:
         )
 
     @cached_property
+    def retries(self) -> Retries:
+        from .retries import Retries, RetryPolicy
+
+        policy = RetryPolicy(
+            base_s=self.settings.retry_base_s,
+            cap_s=self.settings.retry_cap_s,
+            budget_s={"submit": self.settings.submit_retry_budget_s, "poll": self.settings.poll_retry_budget_s},
+            rng=self.rng or random.Random(),
+        )
+        return Retries(self.lifecycle, policy, clock=self.clock)
+
+    @cached_property
     def submitter(self) -> Submitter:
         from .polling import poll_interval
         from .submission import Submitter
@@ -166,6 +179,7 @@ class Components:
             self.lifecycle,
             self.inputs,
             self.adapters,
+            retries=self.retries,
             submit_lease_s=self.settings.submit_lease_s,
             poll_interval=poll_interval(self.settings),
             clock=self.clock,
@@ -259,6 +273,7 @@ class Components:
             submitter=self.submitter,
             queues=self.queues,
             adapters=self.adapters,
+            retries=self.retries,
             clock=self.clock,
         )
 
@@ -287,6 +302,7 @@ class Components:
             s3=self.clients("s3"),
             bucket=self.settings.results_bucket,
             http=self.upstream_http,
+            retries=self.retries,
             content_retry_delay_s=self.settings.content_retry_delay_s,
             clock=self.clock,
         )

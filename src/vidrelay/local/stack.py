@@ -44,6 +44,10 @@ LOCAL_TIMING_ENV = {
     # Stream: up to 98 s until the first chunk, 100 s between renewals.
     "VIDRELAY_STREAM_LEASE_S": "120",
     "VIDRELAY_CONTENT_RETRY_DELAY_S": "1",
+    # Retries of a failing upstream back off from half a second (the simulator answers in milliseconds); the
+    # budgets stay the cloud's, so a job whose upstream keeps failing ends as it would there.
+    "VIDRELAY_RETRY_BASE_S": "0.5",
+    "VIDRELAY_RETRY_CAP_S": "30",
 }
 
 

@@ -122,6 +122,11 @@ class JobStore:
             next_check_at=data.get("next_check_at"),
             deleted_at=data.get("deleted_at"),
             intake=IntakeOrigin(**data["intake"]) if data.get("intake") else None,
+            retry_stage=data.get("retry_stage"),
+            retry_attempts=int(data.get("retry_attempts", 0)),
+            retrying_since=data.get("retrying_since"),
+            last_error_code=data.get("last_error_code"),
+            last_error_message=data.get("last_error_message"),
         )
 
     # -- writes -------------------------------------------------------------------------------------------------
