@@ -12,14 +12,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.bodies import parse_body, raw_body
 from vidrelay_core.catalog import MODELS
-from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
-from vidrelay_core.jobs import video_object
-from vidrelay_core.obs import logger, metrics
-from vidrelay_core.runtime import notifier, relay
-from vidrelay_core.schemas import (
+from vidrelay_core.contract import (
     CreateVideoRequest,
     DeliveryList,
     ErrorResponse,
+    Model,
     ModelList,
     Upload,
     UsageReport,
@@ -33,6 +30,9 @@ from vidrelay_core.schemas import (
     WebhookEndpointWithSecret,
     WebhookTestResult,
 )
+from vidrelay_core.errors import InvalidRequest, RateLimited, RouteNotFound, VidrelayError
+from vidrelay_core.obs import logger, metrics
+from vidrelay_core.runtime import notifier, relay
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -72,7 +72,7 @@ def _tenant() -> str:
 
 
 def _video(job: Any) -> dict[str, Any]:
-    return video_object(job, retention_days=relay().settings.retention_days)
+    return Video.from_job(job, retention_days=relay().settings.retention_days).model_dump(mode="json")
 
 
 @app.post(
@@ -165,7 +165,10 @@ def _json_body() -> dict[str, Any]:
 )
 def list_deliveries(video_id: str) -> dict[str, Any]:
     job = relay().get(_tenant(), video_id)
-    return {"object": "list", "data": [d.public() for d in notifier().deliveries(job.id)]}
+    return {
+        "object": "list",
+        "data": [WebhookDelivery.from_delivery(d).model_dump(mode="json") for d in notifier().deliveries(job.id)],
+    }
 
 
 @app.post(
@@ -179,7 +182,7 @@ def list_deliveries(video_id: str) -> dict[str, Any]:
 )
 def redeliver(video_id: str, delivery_id: str) -> dict[str, Any]:
     job = relay().get(_tenant(), video_id)
-    return notifier().redeliver(job.id, delivery_id).public()
+    return WebhookDelivery.from_delivery(notifier().redeliver(job.id, delivery_id)).model_dump(mode="json")
 
 
 @app.post(
@@ -189,7 +192,7 @@ def redeliver(video_id: str, delivery_id: str) -> dict[str, Any]:
 )
 def create_endpoint() -> dict[str, Any]:
     endpoint = notifier().create_endpoint(_tenant(), _json_body())
-    return {**endpoint.public(), "secret": endpoint.secret}
+    return WebhookEndpointWithSecret.from_endpoint(endpoint).model_dump(mode="json")
 
 
 @app.get(
@@ -198,7 +201,12 @@ def create_endpoint() -> dict[str, Any]:
     responses={200: _json(WebhookEndpointList, "The tenant's endpoints"), **ERRORS},
 )
 def list_endpoints() -> dict[str, Any]:
-    return {"object": "list", "data": [e.public() for e in notifier().hooks.list_endpoints(_tenant())]}
+    return {
+        "object": "list",
+        "data": [
+            WebhookEndpoint.from_endpoint(e).model_dump(mode="json") for e in notifier().hooks.list_endpoints(_tenant())
+        ],
+    }
 
 
 @app.get(
@@ -207,7 +215,7 @@ def list_endpoints() -> dict[str, Any]:
     responses={200: _json(WebhookEndpoint, "The endpoint (never its secret)"), **ERRORS},
 )
 def get_endpoint(endpoint_id: str) -> dict[str, Any]:
-    return notifier().endpoint(_tenant(), endpoint_id).public()
+    return WebhookEndpoint.from_endpoint(notifier().endpoint(_tenant(), endpoint_id)).model_dump(mode="json")
 
 
 @app.delete(
@@ -232,7 +240,7 @@ def delete_endpoint(endpoint_id: str) -> dict[str, Any]:
 )
 def rotate_secret(endpoint_id: str) -> dict[str, Any]:
     endpoint = notifier().rotate_secret(_tenant(), endpoint_id, _json_body())
-    return {**endpoint.public(), "secret": endpoint.secret}
+    return WebhookEndpointWithSecret.from_endpoint(endpoint).model_dump(mode="json")
 
 
 @app.post(
@@ -266,7 +274,7 @@ def usage() -> dict[str, Any]:
 @app.get("/v1/models", summary="List models", responses={200: _json(ModelList, "The catalog"), **ERRORS})
 def list_models() -> dict[str, Any]:
     _tenant()
-    return {"object": "list", "data": [spec.public() for spec in MODELS.values()]}
+    return {"object": "list", "data": [Model.from_spec(spec).model_dump(mode="json") for spec in MODELS.values()]}
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
-from vidrelay_core.schemas import VideoList
+from vidrelay_core.contract import VideoList
 
 from tests.e2e.conftest import LocalStackProcess
 

@@ -36,11 +36,11 @@ from botocore.config import Config
 from vidrelay_core import service as service_module
 from vidrelay_core import store as store_module
 from vidrelay_core.config import Settings
+from vidrelay_core.contract import CreateRequest, parse_create
 from vidrelay_core.events import EventPublisher
 from vidrelay_core.ids import hash_api_key
 from vidrelay_core.jobs import TERMINAL, Job
 from vidrelay_core.notifications import DONE, DeliveryRef, Notifier, Outcome
-from vidrelay_core.requests import CreateRequest, parse_create
 from vidrelay_core.service import Relay, Timing
 from vidrelay_core.store import JobStore
 from vidrelay_core.upstream.base import account_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from vidrelay_core.bodies import UploadedFile
+from vidrelay_core.contract import parse_create
 from vidrelay_core.errors import InvalidRequest
-from vidrelay_core.requests import parse_create
 
 
 def reject(fields: dict, **kwargs) -> InvalidRequest:

@@ -33,10 +33,10 @@ from typing import Any
 from urllib.parse import quote, unquote_plus
 
 from .bodies import MAX_BODY_BYTES, UploadedFile, parse_body
+from .contract import KNOWN_FIELDS, Video
 from .errors import InvalidRequest, JobNotFound, PayloadTooLarge, RateLimited, Unauthorized, VidrelayError
-from .jobs import IntakeOrigin, Job, video_object
+from .jobs import IntakeOrigin, Job
 from .obs import logger
-from .requests import KNOWN_FIELDS
 from .service import Relay
 
 INBOX = "inbox/"
@@ -448,7 +448,7 @@ class Intake:
                 if _status(exc) == 404 and (current is None or current.deleted_at is not None):
                     return Outcome("deleted", video_id=video_id)
                 raise
-        video = video_object(job, retention_days=self.relay.settings.retention_days)
+        video = Video.from_job(job, retention_days=self.relay.settings.retention_days).model_dump(mode="json")
         self.s3.put_object(
             Bucket=bucket,
             Key=f"{base}.json",

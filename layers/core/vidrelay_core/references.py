@@ -24,8 +24,8 @@ from urllib.parse import urljoin
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .contract import FITS, ReferenceInput
 from .errors import InvalidRequest
-from .requests import FITS, ReferenceInput
 from .ssrf import Resolver, UrlRejected, check_url, system_resolver
 
 URL_PARAM = "input_reference.image_url"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from . import ids
 from .catalog import get_model
 from .config import Settings
+from .contract import MAX_REFERENCE_BYTES_PER_JOB, CreateRequest, ReferenceInput, parse_create
 from .errors import (
     Conflict,
     InvalidRequest,
@@ -36,7 +37,6 @@ from .errors import (
 )
 from .events import EventPublisher, envelope
 from .jobs import EVENT_FOR_STATE, IN_FLIGHT, TERMINAL, IntakeOrigin, Job, State, StoredReference
-from .requests import MAX_REFERENCE_BYTES_PER_JOB, CreateRequest, ReferenceInput, parse_create
 from .store import IdempotentReplay, JobStore, rate_limited, rate_window
 from .upstream import Adapter, StreamingAdapter, adapters_for, http_client
 from .upstream.base import StreamUpdate

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets as random
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -47,21 +46,6 @@ class Endpoint:
     def wants(self, event_type: str) -> bool:
         return self.disabled_at is None and (not self.event_types or event_type in self.event_types)
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "webhook_endpoint",
-            "url": self.url,
-            "event_types": list(self.event_types),
-            "description": self.description,
-            "status": "disabled" if self.disabled_at else "enabled",
-            "disabled_reason": self.disabled_reason,
-            "created_at": int(self.created_at),
-            "secret_rotating_until": int(self.previous_secret_until)
-            if self.previous_secret_until and self.previous_secret_until > time.time()
-            else None,
-        }
-
 
 @dataclass(frozen=True)
 class Delivery:
@@ -86,34 +70,6 @@ class Delivery:
     @property
     def id(self) -> str:
         return delivery_id(self.event_id, self.target_id)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "webhook_delivery",
-            "video_id": self.video_id,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "target": self.target_id,
-            "url": self.url or None,
-            "status": self.state,
-            "attempt_count": self.attempt_count,
-            "next_attempt_at": int(self.next_attempt_at) if self.state == "pending" else None,
-            "attempts": [_public_attempt(a) for a in self.attempts],
-            "created_at": int(self.created_at),
-        }
-
-
-def _public_attempt(attempt: dict[str, Any]) -> dict[str, Any]:
-    # Stored without its None values; shown with every field.
-    return {
-        "attempt": int(attempt["attempt"]),
-        "at": int(attempt["at"]),
-        "status": attempt.get("status"),
-        "latency_ms": int(attempt.get("latency_ms") or 0),
-        "error": attempt.get("error"),
-        "manual": bool(attempt.get("manual")),
-    }
 
 
 @dataclass
