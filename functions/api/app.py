@@ -4,14 +4,15 @@ are validated with the contract's models, it calls one relay operation, and answ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 from vidrelay_core.bodies import ParsedBody, parse_body, raw_body
@@ -66,8 +67,8 @@ class ApiResolver(APIGatewayHttpResolver):
     containers in one process, where a second request would overwrite the first's event (its headers, its API
     key) mid-route. Each resolver keeps its own: the instance attribute shadows the class one."""
 
-    def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        self.current_event = self._to_proxy_event(event)
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self.current_event = cast(APIGatewayProxyEventV2, self._to_proxy_event(dict(event)))
         self.lambda_context = context
         return super().resolve(event, context)
 
@@ -110,7 +111,7 @@ def _headers(model: type[M]) -> M:
 
 def _parsed_body() -> ParsedBody:
     event = app.current_event
-    return parse_body(event.headers.get("content-type"), raw_body(event.body, event.is_base64_encoded))
+    return parse_body(event.headers.get("content-type"), raw_body(event.body, bool(event.is_base64_encoded)))
 
 
 def _body(model: type[M]) -> M:
@@ -320,7 +321,7 @@ def _docs_file(name: str, content_type: str) -> Response[str]:
 
 
 @app.exception_handler(VidrelayError)
-def vidrelay_error(exc: VidrelayError) -> Response[None]:
+def vidrelay_error(exc: VidrelayError) -> Response[dict[str, Any]]:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
@@ -335,7 +336,7 @@ def vidrelay_error(exc: VidrelayError) -> Response[None]:
 
 
 @app.not_found
-def not_found(_: NotFoundError) -> Response[None]:
+def not_found(_: NotFoundError) -> Response[dict[str, Any]]:
     event = app.current_event
     allowed = allowed_methods(event.path)
     if allowed:
@@ -344,10 +345,10 @@ def not_found(_: NotFoundError) -> Response[None]:
 
 
 @app.exception_handler(Exception)
-def unexpected(exc: Exception) -> Response[None]:
+def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     # Never leak a stack trace or an internal message to the client; the log has the details.
     logger.exception("unhandled error")
-    body = {
+    body: dict[str, Any] = {
         "error": {
             "message": "The server had an error while processing the request.",
             "type": "server_error",
