@@ -19,6 +19,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     InstanceOf,
     PrivateAttr,
@@ -212,11 +213,24 @@ def _json_or(text: str, fallback: Any) -> Any:
         return fallback
 
 
+def _prompt_is_required(schema: dict[str, Any]) -> None:
+    # `prompt` defaults to None only so that its own validator, which knows the model's limit, says what a
+    # missing prompt must be; to clients it is required.
+    schema["properties"]["prompt"].pop("default", None)
+    schema["required"] = ["prompt", *schema.get("required", [])]
+
+
 class _CreateVideoFields(RequestModel):
     """The fields every model shares; the catalog's options and reference fields are added below."""
 
+    model_config = ConfigDict(json_schema_extra=_prompt_is_required)
+
     model: ModelId = Field(default=DEFAULT_MODEL, description="A model of GET /v1/models")
-    prompt: str = Field(description="What the video shows (at most 4000 characters, less for some models)")
+    prompt: str = Field(
+        default=None,
+        validate_default=True,
+        description="What the video shows (at most 4000 characters, less for some models)",
+    )
     seconds: str | None = Field(
         default=None,
         description='The length, as OpenAI names it: "4" | "8" | "12" for sora; the same values as `duration` '
