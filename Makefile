@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8787
 
-.PHONY: venv demo test unit integration e2e lint fmt local simulator bench deploy build clean
+.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench deploy build clean
 
 venv: $(STAMP)
 
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# Headless Chromium from Debian's packages, for the browser tests of /docs (they are skipped without it).
+# Playwright drives this binary; it downloads no browser of its own.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 demo: venv
 	$(BIN)/python -m vidrelay.demo
@@ -34,6 +39,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy functions/api/app.py
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 

@@ -84,3 +84,58 @@ def test_content_before_completion_is_bad_request(sdk: openai.OpenAI) -> None:
         sdk.videos.download_content(video.id)
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["code"] == "video_not_ready"
+
+
+def png(size: tuple[int, int]) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", size, (30, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_image_to_video_with_metadata_and_webhook_events_as_the_sdk_sends_them(sdk: openai.OpenAI) -> None:
+    # The SDK sends a file as multipart; `metadata` then goes as `metadata[order]` fields and the list as
+    # repeated `webhook_events[]` parts.
+    video = sdk.videos.create(
+        model="sora-2",
+        prompt="the picture comes alive",
+        seconds="4",
+        size="1280x720",
+        input_reference=("still.png", png((640, 360)), "image/png"),
+        extra_body={
+            "metadata": {"order": "42", "customer": "acme"},
+            "webhook_events": ["video.completed", "video.failed"],
+            "webhook_url": "http://127.0.0.1:9/hook",
+        },
+    )
+    deadline = time.monotonic() + 60
+    while video.status not in ("completed", "failed") and time.monotonic() < deadline:
+        time.sleep(0.3)
+        video = sdk.videos.retrieve(video.id)
+
+    assert video.status == "completed", video
+    extra = video.model_extra or {}
+    assert extra["metadata"] == {"order": "42", "customer": "acme"}
+    assert extra["webhook"]["events"] == ["video.completed", "video.failed"]
+    assert [(r["field"], r["width"], r["height"]) for r in extra["references"]] == [("input_reference", 1280, 720)]
+
+
+def test_models_retrieve_reads_one_catalog_entry(sdk: openai.OpenAI) -> None:
+    model = sdk.models.retrieve("seedance-2.0")
+    assert (model.id, model.object, model.owned_by) == ("seedance-2.0", "model", "yelinai")
+    assert (model.model_extra or {})["seconds"]["type"] == "integer"
+    with pytest.raises(openai.NotFoundError) as caught:
+        sdk.models.retrieve("sora-3")
+    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "model_id"
+
+
+def test_remix_is_refused_clearly_without_a_retry(sdk: openai.OpenAI) -> None:
+    video = sdk.videos.create(model="sora-2", prompt="a boat", seconds="4", size="1280x720")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.videos.remix(video.id, prompt="the same boat at night")
+    body = caught.value.body
+    assert isinstance(body, dict) and body["code"] == "remix_not_supported"
+    assert "not offered" in body["message"]

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 import standardwebhooks
-from vidrelay_core.schemas import DeliveryList, WebhookEndpointWithSecret
+from vidrelay_core.contract import DeliveryList, WebhookEndpointWithSecret
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
 from vidrelay.receiver import Received, Receiver

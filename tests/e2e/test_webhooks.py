@@ -8,7 +8,7 @@ import time
 import openai
 import pytest
 import standardwebhooks
-from vidrelay_core.schemas import Video, VideoEvent
+from vidrelay_core.contract import Video, VideoEvent
 
 from tests.e2e.conftest import LocalStackProcess, wait_for_status
 from vidrelay.receiver import Received, Receiver

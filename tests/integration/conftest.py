@@ -34,12 +34,12 @@ import httpx
 import pytest
 from botocore.config import Config
 from vidrelay_core.config import Settings
+from vidrelay_core.contract import CreateRequest, parse_create
 from vidrelay_core.delivery import DONE, Outcome
 from vidrelay_core.delivery import LEASE_S as NOTIFIER_LEASE_S
 from vidrelay_core.ids import hash_api_key
 from vidrelay_core.jobs import TERMINAL, Job
 from vidrelay_core.queues import EventMessage, unwrap_sns, webhook_message
-from vidrelay_core.requests import CreateRequest, parse_create
 from vidrelay_core.store import intake as intake_store_module
 from vidrelay_core.store import jobs as jobs_store_module
 from vidrelay_core.store.codec import Table

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from vidrelay_core.config import Settings
-from vidrelay_core.jobs import video_object
+from vidrelay_core.contract import Video
 
 from .conftest import Harness
 
@@ -39,7 +39,7 @@ def test_a_submit_that_keeps_failing_backs_off_shows_its_error_and_fails_after_t
     job = p.parts.create.create(tenant.name, h.request(case, prompt="a quay [sim:submit_500]"))
 
     # Then the create answers the job, queued, with the error it is retrying
-    shown = video_object(job, retention_days=30)
+    shown = Video.from_job(job, retention_days=30).model_dump(mode="json")
     assert shown["status"] == "queued" and shown["retry"]["stage"] == "submit"
     assert shown["retry"]["last_error"]["code"] == "upstream_unavailable" and shown["retry"]["attempts"] == 1
 
@@ -54,7 +54,7 @@ def test_a_submit_that_keeps_failing_backs_off_shows_its_error_and_fails_after_t
     tries = p.log.labels(SUBMITS)
     assert 5 <= tries <= most_tries(p.parts.settings, budget), tries
     assert events_of(h, case) == ["video.queued", "video.failed"]
-    assert video_object(ended, retention_days=30)["retry"] is None
+    assert Video.from_job(ended, retention_days=30).model_dump(mode="json")["retry"] is None
 
 
 def test_polls_that_keep_failing_end_the_job_after_the_poll_budget(harness: Harness) -> None:

@@ -65,3 +65,41 @@ def test_base64_body_decoding():
     assert raw_body(base64.b64encode(b"abc").decode(), True) == b"abc"
     with pytest.raises(InvalidRequest):
         raw_body("***", True)
+
+
+def form(parts: list[tuple[str, str]]) -> tuple[str, bytes]:
+    return multipart([(name, value, None) for name, value in parts])
+
+
+def test_bracket_fields_make_an_object_as_the_openai_sdks_send_it():
+    body = parse_body(*form([("metadata[order]", "42"), ("metadata[customer]", "acme")]))
+    assert body.fields == {"metadata": {"order": "42", "customer": "acme"}}
+
+
+def test_repeated_parts_make_a_list_with_or_without_brackets():
+    body = parse_body(*form([("webhook_events[]", "video.completed"), ("webhook_events[]", "video.failed")]))
+    assert body.fields == {"webhook_events": ["video.completed", "video.failed"]}
+    body = parse_body(*form([("event_types", "video.queued"), ("event_types", "video.failed")]))
+    assert body.fields == {"event_types": ["video.queued", "video.failed"]}
+    assert parse_body(*form([("webhook_events[]", "video.failed")])).fields == {"webhook_events": ["video.failed"]}
+
+
+def test_file_parts_of_a_list_may_carry_brackets():
+    content_type, data = multipart([("files[]", b"\x89PNG1", "1.png"), ("files[]", b"\x89PNG2", "2.png")])
+    body = parse_body(content_type, data)
+    assert [f.filename for f in body.files["files"]] == ["1.png", "2.png"]
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [("metadata[a][b]", "1")],
+        [("metadata[a]", "1"), ("metadata", "text")],
+        [("metadata", "text"), ("metadata[a]", "1")],
+    ],
+)
+def test_nesting_deeper_than_one_level_or_mixed_shapes_are_refused_by_name(parts):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_body(*form(parts))
+    assert caught.value.param == parts[-1][0]
+    assert parts[-1][0] in caught.value.message

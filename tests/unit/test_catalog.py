@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vidrelay_core.catalog import MODELS
+from vidrelay_core.contract import Model
 
 
 def test_sora_pro_prices_follow_the_seed_tiers():
@@ -15,7 +16,7 @@ def test_sora_2_is_720p_only_with_string_seconds():
     spec = MODELS["sora-2"]
     assert spec.sizes == ("720x1280", "1280x720")
     assert spec.seconds_allowed == ("4", "8", "12")
-    assert spec.public()["seconds"]["type"] == "string"
+    assert Model.from_spec(spec).model_dump()["seconds"]["type"] == "string"
 
 
 def test_every_seed_model_has_an_entry_with_its_own_length_rule():
@@ -51,7 +52,7 @@ def test_prices_follow_the_seeds():
 
 
 def test_the_public_entry_names_the_wire_type_and_references():
-    seedance = MODELS["seedance-2.0"].public()
+    seedance = Model.from_spec(MODELS["seedance-2.0"]).model_dump()
     assert seedance["seconds"] == {
         "field": "duration",
         "allowed": [str(s) for s in range(4, 16)],
@@ -60,5 +61,5 @@ def test_the_public_entry_names_the_wire_type_and_references():
     }
     assert [r["field"] for r in seedance["references"]] == ["files", "first_frame_image", "last_frame_image"]
     assert seedance["options"] == {"aspect_ratio": ["16:9", "9:16", "1:1"]}
-    veo = MODELS["veo-3.1-generate-preview"].public()
+    veo = Model.from_spec(MODELS["veo-3.1-generate-preview"]).model_dump()
     assert veo["modes"] == ["image-to-video"] and veo["references"][0]["required"] is True

@@ -18,8 +18,9 @@ BIN = Path(sys.executable).parent
         ["ruff", "check", "."],
         ["ruff", "format", "--check", "."],
         ["mypy"],
+        ["mypy", "functions/api/app.py"],
     ],
-    ids=["ruff-check", "ruff-format", "mypy-core"],
+    ids=["ruff-check", "ruff-format", "mypy-core", "mypy-api"],
 )
 def test_lint_gate(command: list[str]) -> None:
     done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)

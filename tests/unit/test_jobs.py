@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from vidrelay_core.jobs import TRANSITIONS, IllegalTransition, Job, Output, video_object
+from vidrelay_core.contract import Video
+from vidrelay_core.jobs import TRANSITIONS, IllegalTransition, Job, Output
+
+
+def video_object(job: Job, *, retention_days: int) -> dict:
+    return Video.from_job(job, retention_days=retention_days).model_dump(mode="json")
 
 
 def job(**changes) -> Job:

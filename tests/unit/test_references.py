@@ -16,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 from vidrelay_core.bodies import UploadedFile
+from vidrelay_core.contract import parse_create
 from vidrelay_core.errors import InvalidRequest
 from vidrelay_core.jobs import Job, StoredReference
 from vidrelay_core.references import (
@@ -26,7 +27,6 @@ from vidrelay_core.references import (
     prepare_image,
     prepare_reference,
 )
-from vidrelay_core.requests import parse_create
 from vidrelay_core.store.codec import Table
 from vidrelay_core.store.jobs import JobStore
 from vidrelay_core.upstream.base import Account

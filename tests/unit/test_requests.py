@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from vidrelay_core.bodies import UploadedFile
+from vidrelay_core.contract import parse_create
 from vidrelay_core.errors import InvalidRequest
-from vidrelay_core.requests import parse_create
 
 
 def reject(fields: dict, **kwargs) -> InvalidRequest:
@@ -161,3 +161,24 @@ def test_seedance_keeps_upload_order_and_takes_the_length_as_integer_or_form_tex
 def test_a_model_takes_openai_seconds_as_well_as_its_own_duration():
     request = parse_create({"model": VEO, "prompt": "x", "seconds": "6", "input_reference": IMAGE_URL})
     assert request.seconds == "6"
+
+
+def test_multipart_takes_the_shapes_the_openai_sdks_send():
+    # `metadata[order]=42` and repeated `webhook_events[]` parts, as bodies.py reads them.
+    request = parse_create(
+        {"prompt": "x", "metadata": {"order": "42"}, "webhook_events": ["video.completed", "video.completed"]},
+        multipart=True,
+    )
+    assert request.metadata == {"order": "42"}
+    assert request.webhook_events == ("video.completed",)
+
+
+def test_json_strings_stand_for_objects_only_in_multipart():
+    assert reject({"prompt": "x", "metadata": '{"a": "b"}'}).param == "metadata"
+    assert reject({"prompt": "x", "webhook_events": "video.completed"}).param == "webhook_events"
+
+
+def test_a_nested_error_names_its_path_and_what_is_allowed():
+    error = reject({"model": "seedance-2.0", "prompt": "x", "files": [{"image_url": "https://93.184.216.34/a.png"}, 7]})
+    assert error.param == "files[1]"
+    assert "7" in error.message and "image_url" in error.message

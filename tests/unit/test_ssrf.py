@@ -142,14 +142,22 @@ def test_a_name_that_now_resolves_private_is_refused_at_delivery():
 
 
 # Once accepted: forms that only `ipaddress.is_global` judged, differently on 3.11/3.12 and 3.13.
+def endpoint_url(url: str, *, allow_loopback: bool) -> str:
+    """POST /v1/webhook_endpoints' `url`, validated as the api validates it."""
+    from vidrelay_core.contract import RequestContext, validated
+    from vidrelay_core.contract.webhooks import CreateEndpointBody
+
+    body = validated(CreateEndpointBody, {"url": url}, RequestContext(allow_loopback_urls=allow_loopback))
+    return body.url
+
+
 FINDINGS = ["https://[64:ff9b:1::a9fe:a9fe]/", "https://[64:ff9b:1::7f00:1]/", "https://[::ffff:0:7f00:1]/"]
 
 
 @pytest.mark.parametrize("url", FINDINGS)
 def test_nat64_local_use_and_siit_forms_are_refused_everywhere_a_url_is_given(url):
-    from vidrelay_core.endpoints import endpoint_url
+    from vidrelay_core.contract import parse_create
     from vidrelay_core.errors import InvalidRequest
-    from vidrelay_core.requests import parse_create
 
     with pytest.raises(InvalidRequest) as webhook:
         parse_create({"prompt": "x", "webhook_url": url})
@@ -166,8 +174,8 @@ def test_nat64_local_use_and_siit_forms_are_refused_everywhere_a_url_is_given(ur
 
 
 def test_a_webhook_url_on_another_port_is_refused_naming_the_port_and_the_allowed_ones():
+    from vidrelay_core.contract import parse_create
     from vidrelay_core.errors import InvalidRequest
-    from vidrelay_core.requests import parse_create
 
     with pytest.raises(InvalidRequest) as caught:
         parse_create({"prompt": "x", "webhook_url": "https://93.184.216.34:8443/hook"})
@@ -177,7 +185,6 @@ def test_a_webhook_url_on_another_port_is_refused_naming_the_port_and_the_allowe
 
 
 def test_an_endpoint_url_on_another_port_is_refused_even_in_local_mode_unless_it_is_loopback():
-    from vidrelay_core.endpoints import endpoint_url
     from vidrelay_core.errors import InvalidRequest
 
     with pytest.raises(InvalidRequest, match="uses port 22; allowed ports are 443 and 80") as caught:
@@ -188,7 +195,7 @@ def test_an_endpoint_url_on_another_port_is_refused_even_in_local_mode_unless_it
 
 
 def test_reference_images_keep_any_port():
-    from vidrelay_core.requests import parse_create
+    from vidrelay_core.contract import parse_create
 
     request = parse_create({"prompt": "x", "input_reference": {"image_url": "https://93.184.216.34:8443/a.png"}})
     assert request.reference is not None and request.reference.image_url == "https://93.184.216.34:8443/a.png"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from vidrelay_core.config import Settings
+from vidrelay_core.contract import parse_create
 from vidrelay_core.creation import CreateVideo
 from vidrelay_core.errors import (
     Conflict,
@@ -26,7 +27,6 @@ from vidrelay_core.jobs import Job
 from vidrelay_core.lifecycle import PROGRESS_EVENT_EVERY_S, Lifecycle
 from vidrelay_core.polling import Poller, poll_interval
 from vidrelay_core.queries import VideoQueries
-from vidrelay_core.requests import parse_create
 from vidrelay_core.retries import Retries, RetryPolicy
 from vidrelay_core.store.counters import rate_window
 from vidrelay_core.store.tenants import TenantLimits
@@ -371,7 +371,7 @@ def test_a_stale_writer_loses() -> None:
 
 
 def test_a_refused_submit_is_shown_on_the_video_and_retried_with_growing_waits() -> None:
-    from vidrelay_core.jobs import video_object
+    from vidrelay_core.contract import Video
 
     world = World(FakeAdapter("only", submits=[refused(503)] * 7))
     job = world.new_video()
@@ -382,7 +382,7 @@ def test_a_refused_submit_is_shown_on_the_video_and_retried_with_growing_waits()
         waits.append(current.next_check_at - world.clock())
         world.check_when_due(job)
 
-    shown = video_object(world.job(job), retention_days=30)["retry"]
+    shown = Video.from_job(world.job(job), retention_days=30).model_dump(mode="json")["retry"]
     assert shown["stage"] == "submit" and shown["attempts"] == 7
     assert shown["last_error"]["code"] == "upstream_unavailable"
     # Never sooner than a poll interval; then doubling (equal jitter keeps each wait at least the last one's half).

@@ -1,6 +1,8 @@
 """Request bodies as API Gateway hands them over: JSON or multipart/form-data, possibly base64-encoded.
 
-Both become one field map (text fields) plus a file map, so validation has one set of rules for both.
+Both become one field map plus a file map, so validation has one set of rules for both. Form fields follow
+what the OpenAI SDKs send: `metadata[order]=42` is the object `{"order": "42"}`, repeated `key[]` (or `key`)
+parts are a list; objects nest one level only.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -17,6 +20,8 @@ from .errors import InvalidRequest, PayloadTooLarge
 
 # API Gateway and Lambda take about 6 MB inline; larger inputs go through S3 (SPEC §3).
 MAX_BODY_BYTES = 6 * 1024 * 1024
+# `name`, `name[]` (a list item) or `name[key]` (an object entry), and anything deeper.
+_FORM_NAME = re.compile(r"(?P<name>[^\[\]]+)(?:\[(?P<key>[^\[\]]*)\])?(?P<rest>.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,55 @@ def _multipart(content_type: str, data: bytes) -> ParsedBody:
         payload = payload if isinstance(payload, bytes) else b""
         filename = part.get_filename()
         if filename is not None or part.get_content_type() not in ("text/plain",):
-            files.setdefault(name, []).append(UploadedFile(filename, part.get_content_type(), payload))
+            # `files[]` is how SDKs name one file of a list; repeated parts keep their order either way.
+            upload = UploadedFile(filename, part.get_content_type(), payload)
+            files.setdefault(name.removesuffix("[]"), []).append(upload)
             continue
         try:
-            fields[name] = payload.decode("utf-8")
+            text = payload.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequest(
                 name, message=f"Form field '{name}' is not UTF-8 text.", code="invalid_multipart"
             ) from None
+        _add_form_field(fields, name, text)
     return ParsedBody(fields, files, multipart=True)
+
+
+def _add_form_field(fields: dict[str, Any], part_name: str, text: str) -> None:
+    """One form field into the field map: `key[sub]` an object entry, `key[]` or a repeated `key` a list."""
+    match = _FORM_NAME.fullmatch(part_name)
+    if match is None or match["rest"]:
+        raise InvalidRequest(
+            part_name,
+            text,
+            message=f"Form field '{part_name}' nests deeper than vidrelay reads: give an object's entries as "
+            "'name[key]' and a list's items as repeated 'name[]' parts, or send the body as JSON.",
+            code="invalid_multipart",
+        )
+    name, key = match["name"], match["key"]
+    present = fields.get(name)
+    if key:
+        if present is None:
+            fields[name] = {key: text}
+        elif isinstance(present, dict):
+            present[key] = text
+        else:
+            _mixed(part_name, name, text)
+    elif present is None:
+        fields[name] = text if key is None else [text]
+    elif isinstance(present, list):
+        present.append(text)
+    elif isinstance(present, str):
+        fields[name] = [present, text]
+    else:
+        _mixed(part_name, name, text)
+
+
+def _mixed(part_name: str, name: str, text: str) -> None:
+    raise InvalidRequest(
+        part_name,
+        text,
+        message=f"Form field '{part_name}' makes '{name}' an object, but '{name}' was also given as text or a list; "
+        "give it one way.",
+        code="invalid_multipart",
+    )

@@ -18,6 +18,8 @@ ONE_DAY_S = 86_400
 MiB = 1024 * 1024
 
 JPEG, PNG, WEBP, MP4 = "image/jpeg", "image/png", "image/webp", "video/mp4"
+# How a reference image is made the output size (references.py): cover and crop, fit and pad, or refuse.
+FITS: tuple[str, ...] = ("crop", "pad", "none")
 
 
 @dataclass(frozen=True)
@@ -67,17 +69,6 @@ class ReferenceRule:
     must_match_size: bool = False
     required: bool = False
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "field": self.field,
-            "count": self.count,
-            "formats": list(self.formats),
-            "max_bytes": self.max_bytes,
-            "must_match_size": self.must_match_size,
-            "required": self.required,
-            "fit": ["crop", "pad", "none"] if self.must_match_size else [],
-        }
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -124,31 +115,6 @@ class ModelSpec:
 
     def reference(self, field_name: str) -> ReferenceRule | None:
         return next((r for r in self.references if r.field == field_name), None)
-
-    def public(self) -> dict[str, Any]:
-        """The entry as `GET /v1/models` shows it."""
-        return {
-            "id": self.id,
-            "object": "model",
-            "owned_by": self.provider,
-            "family": self.family,
-            "description": self.description,
-            "seconds": {
-                "field": self.duration.field or "seconds",
-                "allowed": list(self.duration.allowed),
-                "default": self.duration.default,
-                "type": self.duration.wire,
-            },
-            "size": {"allowed": list(self.sizes), "default": self.size_default},
-            "options": {name: list(values) for name, values in self.options.items()},
-            "modes": [
-                m for m, ok in (("text-to-video", self.text_to_video), ("image-to-video", self.image_to_video)) if ok
-            ],
-            "price": self.price.describe(),
-            "upstream_retention_s": self.upstream_retention_s,
-            "references": [r.public() for r in self.references],
-            "streaming": self.streaming,
-        }
 
 
 _SORA_720 = ("720x1280", "1280x720")

@@ -12,6 +12,7 @@ from typing import Any
 from . import ids
 from .catalog import get_model
 from .config import Settings
+from .contract import CreateRequest, parse_create
 from .errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -27,7 +28,6 @@ from .jobs import IntakeOrigin, Job
 from .lifecycle import Lifecycle
 from .queries import VideoQueries
 from .queues import Queues
-from .requests import CreateRequest, parse_create
 from .store.counters import CounterStore, rate_window, seconds_to_next_window, utc_day
 from .store.jobs import JobStore
 from .store.tenants import TenantStore

@@ -17,7 +17,6 @@ from .errors import Conflict, InvalidRequest, NotFound, RateLimited
 from .ids import new_endpoint_id
 from .ledger import Delivery, Endpoint
 from .queues import DeliveryRef, Queues
-from .ssrf import WEBHOOK_PORTS, UrlRejected, check_url
 from .store.counters import CounterStore, seconds_to_next_window
 from .store.webhooks import WebhookStore
 
@@ -49,19 +48,6 @@ def coarse_error(attempt: webhooks.Attempt) -> str | None:
     if text.startswith("url refused"):
         return "url_refused"
     return "request_failed"
-
-
-def endpoint_url(value: Any, *, allow_loopback: bool) -> str:
-    """An endpoint's URL, through the SSRF guard (webhook ports only)."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("url", value, "an https URL")
-    try:
-        check_url(value, ports=WEBHOOK_PORTS, allow_loopback=allow_loopback)
-    except UrlRejected as exc:
-        raise InvalidRequest(
-            "url", value, message=f"Invalid value for 'url': {value[:200]!r} was given, but the URL {exc}."
-        ) from None
-    return value.strip()
 
 
 class WebhookEndpoints:

@@ -92,6 +92,26 @@ class RouteNotFound(VidrelayError):
     code = "not_found"
 
 
+class MethodNotAllowed(VidrelayError):
+    """The path exists, with other methods: answered 405 with `Allow`."""
+
+    status_code = 405
+    error_type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(f"{method} is not allowed on {path}; it takes {', '.join(allowed)}.", param=None)
+        self.allowed = allowed
+
+
+class NotOffered(VidrelayError):
+    """A feature of the OpenAI API that the upstreams behind vidrelay cannot do. 400, not 5xx: a client must
+    not retry it, and not 404: the route exists."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
 class Conflict(VidrelayError):
     status_code = 409
     error_type = "invalid_request_error"

@@ -10,7 +10,8 @@ import json
 import time
 from typing import Any
 
-from .jobs import Job, video_object
+from .contract import Video, VideoEvent
+from .jobs import Job
 
 MAX_EVENT_BYTES = 20 * 1024
 
@@ -19,17 +20,16 @@ def envelope(job: Job, *, retention_days: int) -> dict[str, Any]:
     """The event for the job's last transition. Built from the job, so a republish after a crash is identical
     in id, type and data."""
     assert job.last_event_id and job.last_event_type
-    data = video_object(job, retention_days=retention_days)
-    event = {
-        "id": job.last_event_id,
-        "object": "event",
-        "created_at": int(job.updated_at or time.time()),
-        "type": job.last_event_type,
-        "data": data,
-    }
+    event = VideoEvent(
+        id=job.last_event_id,
+        object="event",
+        created_at=int(job.updated_at or time.time()),
+        type=job.last_event_type,
+        data=Video.from_job(job, retention_days=retention_days),
+    ).model_dump(mode="json")
     if len(json.dumps(event)) > MAX_EVENT_BYTES:
         # Only a huge prompt can push it over; clients can fetch the whole object by data.id.
-        data["prompt"] = data["prompt"][:1000]
+        event["data"]["prompt"] = event["data"]["prompt"][:1000]
     return event
 
 

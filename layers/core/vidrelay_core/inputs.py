@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .contract import MAX_REFERENCE_BYTES_PER_JOB, CreateRequest, ReferenceInput
 from .errors import InvalidRequest
 from .jobs import Job, StoredReference
 from .obs import logger
-from .requests import MAX_REFERENCE_BYTES_PER_JOB, CreateRequest, ReferenceInput
 
 if TYPE_CHECKING:
     from .catalog import ModelSpec

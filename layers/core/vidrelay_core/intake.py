@@ -34,11 +34,11 @@ from urllib.parse import quote, unquote_plus
 
 from .bodies import MAX_BODY_BYTES, UploadedFile, parse_body
 from .config import Settings
+from .contract import KNOWN_FIELDS, Video
 from .creation import CreateVideo
 from .errors import InvalidRequest, JobNotFound, PayloadTooLarge, RateLimited, Unauthorized, VidrelayError
-from .jobs import IntakeOrigin, Job, video_object
+from .jobs import IntakeOrigin, Job
 from .obs import logger
-from .requests import KNOWN_FIELDS
 from .store.intake import IntakeClaims
 from .store.jobs import JobStore
 from .store.tenants import TenantStore
@@ -459,7 +459,7 @@ class Intake:
                 if _status(exc) == 404 and (current is None or current.deleted_at is not None):
                     return Outcome("deleted", video_id=video_id)
                 raise
-        video = video_object(job, retention_days=self.settings.retention_days)
+        video = Video.from_job(job, retention_days=self.settings.retention_days).model_dump(mode="json")
         self.s3.put_object(
             Bucket=bucket,
             Key=f"{base}.json",

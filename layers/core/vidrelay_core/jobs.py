@@ -1,4 +1,4 @@
-"""The job: its fields, its state machine, and how it looks to clients (the OpenAI Video object)."""
+"""The job: its fields and its state machine. How it looks to clients is `contract.Video.from_job`."""
 
 from __future__ import annotations
 
@@ -183,73 +183,3 @@ class Job:
 
     def with_changes(self, **changes: Any) -> Job:
         return replace(self, **changes)
-
-
-def video_object(job: Job, *, retention_days: int) -> dict[str, Any]:
-    """The OpenAI Video object plus vidrelay's own fields (SPEC §3)."""
-    error = None
-    if job.state in ("failed", "canceled", "expired"):
-        error = {
-            "code": job.error_code or job.state,
-            "message": job.error_message or f"The video job was {job.state}.",
-        }
-    out = job.output
-    output = (
-        {
-            "bytes": out.bytes,
-            "sha256": out.sha256,
-            "duration_s": out.duration_s,
-            "width": out.width,
-            "height": out.height,
-            "s3_uri": out.s3_uri,
-        }
-        if out is not None
-        else None
-    )
-    completed_at = int(job.completed_at) if job.completed_at else None
-    return {
-        "id": job.id,
-        "object": "video",
-        "model": job.model,
-        "status": job.public_status,
-        "progress": 100 if job.state == "completed" else job.progress,
-        "created_at": int(job.created_at),
-        "completed_at": completed_at,
-        "expires_at": completed_at + retention_days * 86_400 if completed_at else None,
-        "prompt": job.prompt,
-        "seconds": job.seconds,
-        "size": job.size,
-        "error": error,
-        "remixed_from_video_id": None,
-        # Seed 003's samples read `task_id`; it equals `id`.
-        "task_id": job.id,
-        "provider": job.provider,
-        "metadata": dict(job.metadata),
-        "options": dict(job.options),
-        "references": [
-            {
-                "field": r.field,
-                "kind": r.kind,
-                "content_type": r.content_type,
-                "bytes": r.bytes,
-                "width": r.width,
-                "height": r.height,
-            }
-            for r in job.references
-        ],
-        "output": output,
-        "cost": {"estimated_usd": job.cost_usd, "currency": "USD"},
-        "usage": dict(job.usage) if job.usage else None,
-        "webhook": {"url": job.webhook_url, "events": list(job.webhook_events) or list(EVENT_TYPES)}
-        if job.webhook_url
-        else None,
-        "retry": {
-            "stage": job.retry_stage,
-            "attempts": job.retry_attempts,
-            "since": int(job.retrying_since or job.updated_at),
-            "next_attempt_at": int(job.next_check_at) if job.next_check_at else None,
-            "last_error": {"code": job.last_error_code, "message": job.last_error_message},
-        }
-        if job.retry_stage and not job.is_terminal
-        else None,
-    }

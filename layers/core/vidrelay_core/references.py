@@ -24,9 +24,9 @@ from urllib.parse import urljoin
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .contract import FITS, ReferenceInput
 from .errors import InvalidRequest
 from .http import user_url_client
-from .requests import FITS, ReferenceInput
 from .ssrf import ANY_PORT, Resolver, UrlRejected, check_url, system_resolver
 
 URL_PARAM = "input_reference.image_url"

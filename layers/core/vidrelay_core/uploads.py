@@ -14,9 +14,6 @@ from typing import Any
 
 from . import ids
 
-# What a reference file may be (seeds 001, 003, 004).
-UPLOAD_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "video/mp4")
-
 
 @dataclass(frozen=True)
 class UploadGrant:

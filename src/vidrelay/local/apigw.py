@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from werkzeug.wrappers import Request, Response
 
@@ -17,9 +17,17 @@ from .runtime import FunctionPool
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
 
 
+DEFAULT_ROUTE = "$default"
+
+
 class HttpApi:
     def __init__(self, routes: Iterable[tuple[str, str, FunctionPool]]) -> None:
-        self._routes = [(method.upper(), path, _pattern(path), pool) for method, path, pool in routes]
+        routes = list(routes)
+        self._routes = [
+            (method.upper(), path, _pattern(path), pool) for method, path, pool in routes if path != DEFAULT_ROUTE
+        ]
+        # API Gateway's catch-all: what no route matches goes there, whatever the method.
+        self._default = next((pool for _, path, pool in routes if path == DEFAULT_ROUTE), None)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -27,14 +35,23 @@ class HttpApi:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        raw_path = _raw_path(request)
         for method, path, pattern, pool in self._routes:
-            match = pattern.fullmatch(request.path)
-            if match and method == request.method:
-                event = _event(request, f"{method} {path}", match.groupdict())
-                result = pool.invoke(event)
-                return _response(result)
+            match = pattern.fullmatch(raw_path)
+            if match and method in (request.method, "ANY"):
+                parameters = {name: unquote(value) for name, value in match.groupdict().items()}
+                return _response(pool.invoke(_event(request, f"{method} {path}", parameters)))
+        if self._default is not None:
+            return _response(self._default.invoke(_event(request, DEFAULT_ROUTE, {})))
         # What API Gateway answers for a route the API does not declare.
         return Response('{"message":"Not Found"}', status=404, content_type="application/json")
+
+
+def _raw_path(request: Request) -> str:
+    """The path as the client sent it: API Gateway matches routes on it (an encoded `/` stays in its segment)
+    and hands it to the function as `rawPath`."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    return str(raw).split("?", 1)[0] if raw else request.path
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -54,7 +71,7 @@ def _event(request: Request, route_key: str, path_parameters: dict[str, str]) ->
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": request.path,
+        "rawPath": _raw_path(request),
         "rawQueryString": request.query_string.decode(),
         "headers": headers,
         "requestContext": {
@@ -64,7 +81,7 @@ def _event(request: Request, route_key: str, path_parameters: dict[str, str]) ->
             "domainPrefix": "local",
             "http": {
                 "method": request.method,
-                "path": request.path,
+                "path": _raw_path(request),
                 "protocol": "HTTP/1.1",
                 "sourceIp": request.remote_addr or "127.0.0.1",
                 "userAgent": request.headers.get("user-agent", ""),
