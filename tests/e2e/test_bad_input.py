@@ -77,6 +77,33 @@ JSON_CASES: list[tuple[str, dict[str, Any], str, list[str]]] = [
         ["multipart"],
     ),
     (
+        "JSON nested a thousand deep",
+        {
+            "content": b'{"model": "sora-2", "prompt": "x", "metadata": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+            "headers": {"Content-Type": "application/json"},
+        },
+        "body",
+        ["32 levels"],
+    ),
+    (
+        "a lone surrogate in the prompt",
+        {"content": b'{"model": "sora-2", "prompt": "\\ud800x"}', "headers": {"Content-Type": "application/json"}},
+        "prompt",
+        ["not valid Unicode"],
+    ),
+    (
+        "a lone surrogate in metadata",
+        {"content": b'{"prompt": "x", "metadata": {"k": "\\udfff"}}', "headers": {"Content-Type": "application/json"}},
+        "metadata.k",
+        ["not valid Unicode"],
+    ),
+    (
+        "a JSON body that is not UTF-8",
+        {"content": b'{"prompt": "\xff\xfe"}', "headers": {"Content-Type": "application/json"}},
+        "body",
+        ["JSON"],
+    ),
+    (
         "multipart with a bad value",
         {
             "content": multipart({**GOOD, "seconds": "7"}),
@@ -141,3 +168,21 @@ def test_idempotency_key_replays_and_conflicts(local_stack: LocalStackProcess) -
         assert other.status_code == 409, other.text
         assert other.json()["error"]["param"] == "Idempotency-Key"
         assert job_ids(api).count(first["id"]) == 1
+
+
+def test_a_body_that_is_not_utf8_without_a_key_is_401_not_a_crash(local_stack: LocalStackProcess) -> None:
+    response = httpx.post(
+        f"{local_stack.api_url}/videos", content=b"\xff\xfe\xfd", headers={"Content-Type": "text/plain"}
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_size_with_an_empty_option_means_the_option_was_not_given(local_stack: LocalStackProcess) -> None:
+    """`size` sets Veo's resolution/aspectRatio (and Seedance's aspect_ratio); a null or empty option beside it is
+    no contradiction: it was simply not given."""
+    with local_stack.http() as api:
+        seedance = api.post(
+            "/videos", json={"model": "seedance-2.0", "prompt": "x", "size": "720x1280", "aspect_ratio": None}
+        )
+        assert seedance.status_code == 200, seedance.text
+        assert seedance.json()["options"]["aspect_ratio"] == "9:16"

@@ -103,3 +103,15 @@ def test_nesting_deeper_than_one_level_or_mixed_shapes_are_refused_by_name(parts
         parse_body(*form(parts))
     assert caught.value.param == parts[-1][0]
     assert parts[-1][0] in caught.value.message
+
+
+def test_nesting_is_bounded_before_parsing_but_brackets_inside_strings_do_not_count():
+    from vidrelay_core.bodies import MAX_JSON_DEPTH, json_depth
+
+    deep = b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(InvalidRequest) as caught:
+        parse_body("application/json", deep)
+    assert caught.value.param == "body" and f"{MAX_JSON_DEPTH} levels" in caught.value.message
+    quoted = b'{"prompt": "' + b"[{" * 5000 + b'\\" ]"}'
+    assert json_depth(quoted) == 1
+    assert parse_body("application/json", quoted).fields["prompt"].startswith("[{")

@@ -20,6 +20,8 @@ from .errors import InvalidRequest, PayloadTooLarge
 
 # API Gateway and Lambda take about 6 MB inline; larger inputs go through S3 (SPEC §3).
 MAX_BODY_BYTES = 6 * 1024 * 1024
+# The deepest nesting a JSON body may have: the API's deepest field (files[n].image_url) is three levels down.
+MAX_JSON_DEPTH = 32
 # `name`, `name[]` (a list item) or `name[key]` (an object entry), and anything deeper.
 _FORM_NAME = re.compile(r"(?P<name>[^\[\]]+)(?:\[(?P<key>[^\[\]]*)\])?(?P<rest>.*)", re.S)
 
@@ -70,9 +72,48 @@ def parse_body(content_type: str | None, data: bytes) -> ParsedBody:
     )
 
 
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"\\')
+
+
+def json_depth(data: bytes) -> int:
+    """How deeply the JSON text nests objects and arrays (brackets inside strings do not count). Measured before
+    parsing: Python's parser recurses per level, and a body of a few thousand `[` would exhaust the stack."""
+    if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # the common case: too few brackets to nest too deep, whatever their order
+    depth = deepest = 0
+    in_string = escaped = False
+    # Only brackets, quotes and backslashes decide the depth: everything else is dropped first, in C.
+    for byte in data.translate(None, _NOT_STRUCTURE):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def _json_fields(data: bytes) -> dict[str, Any]:
     if not data.strip():
         raise InvalidRequest("body", message="The request body is empty; expected a JSON object.")
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise InvalidRequest(
+            "body",
+            message=f"The request body nests objects or arrays more than {MAX_JSON_DEPTH} levels deep; no field "
+            "of this API needs more than a few.",
+            code="invalid_json",
+        )
     try:
         value = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

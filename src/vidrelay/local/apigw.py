@@ -62,9 +62,9 @@ def _pattern(path: str) -> re.Pattern[str]:
 def _event(request: Request, route_key: str, path_parameters: dict[str, str]) -> dict[str, Any]:
     body = request.get_data(cache=False)
     content_type = request.headers.get("content-type", "")
-    is_text = any(content_type.startswith(t) for t in _TEXT_TYPES)
+    is_text = any(content_type.startswith(t) for t in _TEXT_TYPES) and _is_utf8(body)
     query: dict[str, str] = {}
-    for key, value in parse_qsl(request.query_string.decode(), keep_blank_values=True):
+    for key, value in parse_qsl(request.query_string.decode("utf-8", "replace"), keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
     headers = {k.lower(): v for k, v in request.headers.items()}
     now = time.time()
@@ -72,7 +72,7 @@ def _event(request: Request, route_key: str, path_parameters: dict[str, str]) ->
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": _raw_path(request),
-        "rawQueryString": request.query_string.decode(),
+        "rawQueryString": request.query_string.decode("utf-8", "replace"),
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012",
@@ -101,6 +101,16 @@ def _event(request: Request, route_key: str, path_parameters: dict[str, str]) ->
     if body:
         event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    """A text body that is not UTF-8 is passed base64-encoded, as API Gateway passes any body it cannot pass as
+    text: the function then refuses it with a 400 instead of the router failing on it."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _response(result: dict[str, Any]) -> Response:

@@ -90,4 +90,36 @@ class RequestModel(ApiModel):
                     "unknown_parameter",
                     field=unknown[0],
                 )
+            broken = _not_utf8(data)
+            if broken is not None:
+                raise refuse(
+                    "Invalid value for '{param}': it is not valid Unicode text (it holds a lone UTF-16 surrogate, "
+                    "which cannot be stored or sent). Send the text as UTF-8.",
+                    "invalid_text",
+                    field=broken,
+                )
         return data
+
+
+def _not_utf8(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) that UTF-8 cannot encode, e.g. JSON's "\\ud800" alone."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _not_utf8(key) is not None:
+                return path or "body"
+            found = _not_utf8(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _not_utf8(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None

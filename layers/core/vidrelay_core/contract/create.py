@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..bodies import UploadedFile
+from ..bodies import MAX_JSON_DEPTH, UploadedFile, json_depth
 from ..catalog import FITS, MODELS, MP4, ModelSpec, get_model, model_ids
 from ..jobs import EVENT_TYPES
 from ..ssrf import ANY_PORT, WEBHOOK_PORTS, UrlRejected, check_url
@@ -208,6 +208,10 @@ def _choices(values: tuple[str, ...]) -> str:
 
 
 def _json_or(text: str, fallback: Any) -> Any:
+    """A form field's JSON-string form (`metadata='{"a": "b"}'`), or the text itself when it is no JSON (or nests
+    deeper than any field can: see bodies.json_depth)."""
+    if json_depth(text.encode("utf-8", "surrogatepass")) > MAX_JSON_DEPTH:
+        return fallback
     try:
         return json.loads(text)
     except ValueError:
