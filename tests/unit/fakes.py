@@ -15,7 +15,7 @@ from typing import Any
 from vidrelay_core.errors import IdempotencyKeyReused, IdempotentReplay, LimitReached, StaleJob, UpstreamUnavailable
 from vidrelay_core.events import envelope
 from vidrelay_core.jobs import TERMINAL, Job
-from vidrelay_core.store.jobs import CounterWrite, IdempotencyRecord
+from vidrelay_core.store.jobs import CounterWrite, DueKey, IdempotencyRecord
 from vidrelay_core.store.tenants import TenantLimits
 from vidrelay_core.upstream.base import Account, ContentRequest, PollResult, StreamUpdate, SubmitResult
 
@@ -97,6 +97,13 @@ class FakeJobStore:
 
     def get_idempotency(self, tenant: str, key: str) -> IdempotencyRecord | None:
         return self.idempotency.get((tenant, key))
+
+    def due_keys(self, shard: int, until: float, *, limit: int = 10_000) -> list[DueKey]:
+        due = self.due_jobs(shard, until, limit=limit)
+        return [DueKey(j.id, j.next_check_at or 0.0) for j in due]
+
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        return {i: self.items[i] for i in job_ids if i in self.items}
 
     def due_jobs(self, shard: int, now: float, *, limit: int = 200) -> list[Job]:
         due = [

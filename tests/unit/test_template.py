@@ -484,8 +484,8 @@ def test_jobs_table_has_the_sparse_inflight_and_tenant_indexes(raw: dict[str, An
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
     assert indexes == {
-        "inflight": ([("inflight_shard", "HASH"), ("next_check_at", "RANGE")], "ALL"),
-        "by_tenant": ([("tenant_pk", "HASH"), ("created_key", "RANGE")], "ALL"),
+        "inflight": ([("inflight_shard", "HASH"), ("next_check_at", "RANGE")], "KEYS_ONLY"),
+        "by_tenant": ([("tenant_pk", "HASH"), ("created_key", "RANGE")], "KEYS_ONLY"),
     }
     assert types == {
         "pk": "S",

@@ -8,6 +8,7 @@ what it must be asked.
 from __future__ import annotations
 
 import random
+import types
 from typing import Any
 
 import pytest
@@ -419,3 +420,55 @@ def test_polls_that_keep_failing_give_up_and_one_that_succeeds_clears_the_retry(
     while outcome != "poll_failed":
         outcome = world.check_when_due(job)
     assert world.job(job).error_code == "upstream_unreachable"
+
+
+# -- the poller's schedule ------------------------------------------------------------------------------------
+
+
+def test_an_idle_poller_stops_after_one_look_instead_of_sweeping_its_budget() -> None:
+    world = World()
+    looks: list[float] = []
+    due_keys = world.jobs.due_keys
+
+    def counted(shard: int, until: float, **kwargs: Any) -> Any:
+        looks.append(until)
+        return due_keys(shard, until, **kwargs)
+
+    world.jobs.due_keys = counted  # type: ignore[method-assign]
+
+    stats = world.poller.sweep(until=world.clock() + 50, tick_s=1.0)
+
+    assert stats.sweeps == 1 and looks == [world.clock() + 50] * SETTINGS.inflight_shards
+
+
+def test_a_poller_whose_jobs_fall_due_after_its_budget_stops_too() -> None:
+    world = World()
+    job = world.new_video()
+    assert world.job(job).next_check_at is not None
+
+    stats = world.poller.sweep(until=world.clock() + 5, tick_s=1.0)  # the job's next poll is 15 s away
+
+    assert stats.sweeps == 1 and stats.checked == 0
+
+
+def test_a_poller_sleeps_to_the_next_due_job_within_its_budget_and_checks_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World()
+    job = world.new_video()
+    due_at = world.job(job).next_check_at or 0.0
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        world.clock.advance(seconds)
+
+    import vidrelay_core.polling as polling
+
+    monkeypatch.setattr(polling, "time", types.SimpleNamespace(sleep=sleep))
+    started = world.clock()
+
+    stats = world.poller.sweep(until=started + 20, tick_s=1.0)
+
+    assert stats.checked == 1 and world.adapters[0].polled == [job.id]
+    assert slept[0] == pytest.approx(due_at - started)  # straight to the due job, no tick-by-tick sweeping

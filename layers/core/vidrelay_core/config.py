@@ -49,6 +49,9 @@ class Settings(BaseModel):
     # The poller's scheduled invocation keeps sweeping this long, one sweep every tick.
     poller_sweep_seconds: float = 50.0
     poller_tick_s: float = Field(default=1.0, gt=0)
+    # How many due jobs one sweep checks at once: enough to ask 10,000 jobs an upstream answering in 200 ms
+    # within one 15 s poll interval (10,000 x 0.2 s / 15 s ≈ 134).
+    poller_concurrency: int = Field(default=160, ge=1, le=512)
     # Retry delay multiplier for webhook redelivery (the local stack's --webhook-retry-scale).
     webhook_retry_scale: float = Field(default=1.0, gt=0)
 

@@ -19,7 +19,8 @@ import httpx
 
 @lru_cache(maxsize=1)
 def upstream_client() -> httpx.Client:
-    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=64))
+    # As many connections as the poller checks jobs at once (config.poller_concurrency), so no check waits for one.
+    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=256))
 
 
 @lru_cache(maxsize=1)

@@ -31,6 +31,8 @@ class SweepStats:
     stale: int = 0
     errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
+    # The earliest next check after the sweep's moment among the jobs due within its horizon (None: no such job).
+    next_due_at: float | None = None
 
     def add(self, other: SweepStats) -> None:
         self.sweeps += other.sweeps
@@ -40,6 +42,11 @@ class SweepStats:
         self.errors += other.errors
         for key, value in other.by_outcome.items():
             self.by_outcome[key] = self.by_outcome.get(key, 0) + value
+        self.next_due_at = other.next_due_at
+
+
+# DynamoDB's most keys per BatchGetItem.
+BATCH_GET = 100
 
 
 def poll_interval(settings: Settings) -> Callable[[Job], float]:
@@ -77,16 +84,24 @@ class Poller:
 
     # -- sweeps -------------------------------------------------------------------------------------------------
 
-    def sweep_once(self, *, workers: int = 16) -> SweepStats:
-        """Checks every due in-flight job once: one Query per shard on the sparse index, no scan."""
+    def sweep_once(self, *, until: float | None = None) -> SweepStats:
+        """Checks every job due now, once: one Query per shard on the sparse keys-only index (no scan), the jobs
+        read from the table in batches, the checks run side by side (`poller_concurrency`). The query reaches to
+        `until` (default: now), so the sweep also learns when the next job falls due."""
         stats = SweepStats(sweeps=1)
         now = self.clock()
-        due = [job for shard in range(self.settings.inflight_shards) for job in self.jobs.due_jobs(shard, now)]
+        horizon = now if until is None else max(now, until)
+        keys = [key for shard in range(self.settings.inflight_shards) for key in self.jobs.due_keys(shard, horizon)]
+        due = list(dict.fromkeys(key.video_id for key in keys if key.next_check_at <= now))
+        stats.next_due_at = min((key.next_check_at for key in keys if key.next_check_at > now), default=None)
         stats.due = len(due)
         if not due:
             return stats
-        with ThreadPoolExecutor(max_workers=min(workers, len(due))) as pool:
-            for outcome in pool.map(self._check_safely, due):
+        workers = max(1, min(self.settings.poller_concurrency, len(due)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            batches = [due[i : i + BATCH_GET] for i in range(0, len(due), BATCH_GET)]
+            jobs = [job for found in pool.map(self.jobs.get_jobs, batches) for job in found.values()]
+            for outcome in pool.map(self._check_safely, jobs):
                 stats.checked += 1
                 stats.by_outcome[outcome] = stats.by_outcome.get(outcome, 0) + 1
                 if outcome == "stale":
@@ -97,13 +112,20 @@ class Poller:
 
     def sweep(self, *, until: float, tick_s: float = 1.0) -> SweepStats:
         """Sweeps until `until` (the scheduled invocation's budget), so jobs are checked at their own interval
-        rather than once a minute."""
+        rather than once a minute — and stops as soon as nothing in flight falls due before `until`, so an idle
+        deployment's poller runs for one query per shard a minute."""
         total = SweepStats(sweeps=0)
         while True:
-            total.add(self.sweep_once())
-            if self.clock() + tick_s >= until:
+            stats = self.sweep_once(until=until)
+            total.add(stats)
+            now = self.clock()
+            if stats.checked == 0 and stats.next_due_at is None:
                 return total
-            time.sleep(tick_s)
+            # After checks the due times moved: look again a tick later. Otherwise sleep to the next due job.
+            wake = now + tick_s if stats.checked else max(now + tick_s, stats.next_due_at or now)
+            if wake >= until:
+                return total
+            time.sleep(wake - now)
 
     def _check_safely(self, job: Job) -> str:
         try:

@@ -344,11 +344,12 @@ def aws_client(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = None
+    # Threads share the client (the poller checks jobs side by side): a connection each, not botocore's 10.
+    config = Config(max_pool_connections=256)
     if service == "s3":
         # Locally (AWS_ENDPOINT_URL set) S3 is an IP:port: only path-style addressing works there.
         style: Any = "path" if os.environ.get("AWS_ENDPOINT_URL") else "auto"
-        config = Config(signature_version="s3v4", s3={"addressing_style": style})
+        config = config.merge(Config(signature_version="s3v4", s3={"addressing_style": style}))
     factory: Any = boto3.client
     return factory(service, config=config)
 

@@ -106,6 +106,24 @@ class Table:
             for item in page.get("Items", []):
                 yield deserialize(item)
 
+    def batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
+        """The items of `keys` that exist, in no particular order: 100 keys a call (DynamoDB's limit), keys
+        DynamoDB left unprocessed (throttling) asked for again."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {
+                self.name: {"Keys": [serialize(k) for k in keys[start : start + 100]], "ConsistentRead": consistent}
+            }
+            for _ in range(8):
+                answer = self.client.batch_get_item(RequestItems=pending)
+                found.extend(deserialize(item) for item in answer.get("Responses", {}).get(self.name, []))
+                pending = answer.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+            else:
+                raise RuntimeError(f"BatchGetItem left keys unprocessed after 8 tries on {self.name}")
+        return found
+
     def transact(self, items: list[dict[str, Any]]) -> list[str]:
         """Writes `items` (each {"Put"|"Update"|...: {...}} with Python values; TableName filled in) in one
         transaction. Returns [] when it went through, else the cancellation reason code of each item in order

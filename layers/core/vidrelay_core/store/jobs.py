@@ -26,6 +26,12 @@ class IdempotencyRecord:
 
 
 @dataclass(frozen=True)
+class DueKey:
+    video_id: str
+    next_check_at: float
+
+
+@dataclass(frozen=True)
 class CounterWrite:
     """One counter update that rides in a new job's transaction. `kind` names it when its condition refuses."""
 
@@ -242,18 +248,33 @@ class JobStore:
             return None
         return IdempotencyRecord(video_id=str(item["video_id"]), request_hash=str(item["request_hash"]))
 
-    def due_jobs(self, shard: int, now: float, *, limit: int = 200) -> list[Job]:
-        """In-flight jobs of one shard whose next check is due: a Query on the sparse index, never a scan."""
+    def due_keys(self, shard: int, until: float, *, limit: int = 10_000) -> list[DueKey]:
+        """In-flight jobs of one shard whose next check is at or before `until`: a Query on the sparse index, never
+        a scan. The index holds keys only (KEYS_ONLY): rescheduling a job writes a few bytes to it, not the job."""
         items = self._table.query(
             IndexName="inflight",
-            KeyConditionExpression="inflight_shard = :s AND next_check_at <= :now",
-            ExpressionAttributeValues={":s": f"S{shard}", ":now": to_dynamo(now)},
+            KeyConditionExpression="inflight_shard = :s AND next_check_at <= :until",
+            ExpressionAttributeValues={":s": f"S{shard}", ":until": to_dynamo(until)},
             limit=limit,
         )
-        return [self.job_from_item(item) for item in items]
+        return [DueKey(str(item["pk"]).removeprefix("JOB#"), float(item["next_check_at"])) for item in items]
+
+    def get_jobs(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs that exist among `job_ids`, by id (eventually consistent: a stale one only loses its next
+        conditional write)."""
+        items = self._table.batch_get([job_key(job_id) for job_id in dict.fromkeys(job_ids)])
+        jobs = (self.job_from_item(item) for item in items)
+        return {job.id: job for job in jobs}
+
+    def due_jobs(self, shard: int, now: float, *, limit: int = 10_000) -> list[Job]:
+        """In-flight jobs of one shard whose next check is due, soonest first."""
+        keys = self.due_keys(shard, now, limit=limit)
+        found = self.get_jobs([key.video_id for key in keys])
+        return [found[key.video_id] for key in keys if key.video_id in found]
 
     def list_jobs(self, tenant: str, *, after: Job | None, limit: int, newest_first: bool) -> tuple[list[Job], bool]:
-        """One page of the tenant's jobs, and whether more follow."""
+        """One page of the tenant's jobs, and whether more follow. The index holds keys only: the page is read
+        from the table."""
         kwargs: dict[str, Any] = {
             "IndexName": "by_tenant",
             "KeyConditionExpression": "tenant_pk = :t",
@@ -266,5 +287,8 @@ class JobStore:
                 "tenant_pk": f"TENANT#{tenant}",
                 "created_key": _created_key(after),
             }
-        jobs = [self.job_from_item(item) for item in self._table.query(limit=limit + 1, **kwargs)]
-        return jobs[:limit], len(jobs) > limit
+        ids = [str(item["pk"]).removeprefix("JOB#") for item in self._table.query(limit=limit + 1, **kwargs)]
+        found = self.get_jobs(ids[:limit])
+        # A job deleted between the two reads is left out of the page.
+        page = [found[i] for i in ids[:limit] if i in found and found[i].deleted_at is None]
+        return page, len(ids) > limit
