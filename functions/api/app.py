@@ -11,7 +11,6 @@ from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -44,7 +43,7 @@ from vidrelay_core.contract import (
 )
 from vidrelay_core.contract.operations import BY_ID, allowed_methods
 from vidrelay_core.errors import MethodNotAllowed, NotFound, NotOffered, RateLimited, RouteNotFound, VidrelayError
-from vidrelay_core.obs import logger, metrics
+from vidrelay_core.obs import keys, lambda_entry, logger
 from vidrelay_core.wiring import components
 
 M = TypeVar("M", bound=BaseModel)
@@ -362,7 +361,8 @@ def unexpected(exc: Exception) -> Response[dict[str, Any]]:
     return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # API Gateway's request id, as Powertools' correlation_paths.API_GATEWAY_HTTP would take it.
+    keys(correlation_id=(event.get("requestContext") or {}).get("requestId"))
     return app.resolve(event, context)

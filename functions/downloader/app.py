@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from vidrelay_core.obs import logger, metrics
+from vidrelay_core.obs import keys, lambda_entry, logger
 from vidrelay_core.queues import job_message
 from vidrelay_core.transfer import download_deadline
 from vidrelay_core.wiring import components
@@ -18,7 +18,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     message = job_message(record.body)
-    logger.append_keys(video_id=message.video_id)
+    keys(video_id=message.video_id)
     # Stops in time to finish within the invocation, so the download lease (longer than the timeout) outlasts it.
     deadline = download_deadline(lambda_context.get_remaining_time_in_millis() / 1000)
     # A retryable failure raises: the message comes back after its visibility timeout.
@@ -27,7 +27,6 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
     return outcome
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

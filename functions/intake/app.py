@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from vidrelay_core.obs import logger, metrics
+from vidrelay_core.obs import lambda_entry, logger
 from vidrelay_core.queues import unwrap_sns
 from vidrelay_core.wiring import components
 
@@ -31,7 +31,6 @@ def record_handler(record: SQSRecord) -> None:
         parts.queues.come_back_later(parts.settings.intake_queue_url, record.body, record.receipt_handle, max(waits))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

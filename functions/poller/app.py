@@ -8,15 +8,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from vidrelay_core.obs import logger, metrics
+from vidrelay_core.obs import lambda_entry, logger, metrics
 from vidrelay_core.wiring import components
 
 # Leave time to finish the last sweep's checks before Lambda's timeout.
 SAFETY_MARGIN_S = 15.0
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parts = components()
     remaining = context.get_remaining_time_in_millis() / 1000.0

@@ -8,11 +8,13 @@ message back rather than refusing.
 
 from __future__ import annotations
 
+import pytest
+
 from vidrelay_core.delivery import LEASE_S, MAX_ATTEMPTS
 from vidrelay_core.ledger import JOB_TARGET
 from vidrelay_core.queues import DeliveryRef, EventMessage
 
-from .conftest import Harness, Process, Tenant
+from .conftest import CallLog, Crash, Harness, Process, Tenant
 
 
 def finish_jobs(h: Harness, p: Process, tenant: Tenant) -> None:
@@ -20,16 +22,27 @@ def finish_jobs(h: Harness, p: Process, tenant: Tenant) -> None:
     h.converge(p, tenant)
 
 
-def queued_delivery(h: Harness, p: Process, tenant: Tenant, case: str) -> DeliveryRef:
-    """Creates a job and fans its video.queued event out: one pending delivery to the job's webhook_url."""
+def queued_event(h: Harness, p: Process, tenant: Tenant, case: str) -> EventMessage:
+    """Creates a job and takes its video.queued event off the webhook queue."""
     job = p.parts.create.create(tenant.name, h.request(case), idempotency_key=None)
     for message in h.receive_all(h.stack.webhook_queue):
         body = h.body_of(message)
         h.delete(h.stack.webhook_queue, message)
         if "delivery" not in body and body["data"]["id"] == job.id and body["type"] == "video.queued":
-            assert p.parts.delivery.fan_out(EventMessage.model_validate(body)) == [JOB_TARGET]
-            return DeliveryRef(job.id, str(body["id"]), JOB_TARGET)
+            return EventMessage.model_validate(body)
     raise AssertionError("the queued event never reached the webhook queue")
+
+
+def queued_delivery(h: Harness, p: Process, tenant: Tenant, case: str) -> DeliveryRef:
+    """Fans a job's video.queued event out with a notifier that dies during the first attempt (the fan-out
+    attempts at once): one delivery to the job's webhook_url, taken, its worker gone."""
+    event = queued_event(h, p, tenant, case)
+    dying = h.process(CallLog(crash_on="http.POST /hooks/{case}", when="before"))
+    with pytest.raises(Crash):
+        dying.parts.delivery.fan_out(event)
+    delivery = p.parts.hooks.get_delivery(event.video_id, event.id, JOB_TARGET)
+    assert delivery is not None and delivery.state == "delivering" and delivery.attempt_count == 0
+    return DeliveryRef(event.video_id, event.id, JOB_TARGET)
 
 
 def die_mid_attempt(h: Harness, p: Process, ref: DeliveryRef) -> None:
@@ -42,7 +55,6 @@ def die_mid_attempt(h: Harness, p: Process, ref: DeliveryRef) -> None:
 def test_an_interrupted_attempt_counts_and_the_delivery_goes_on(harness: Harness) -> None:
     h, p, tenant = harness, harness.process(), harness.new_tenant()
     ref = queued_delivery(h, p, tenant, "interrupted")
-    die_mid_attempt(h, p, ref)
 
     waiting = p.parts.delivery.process(ref)  # the lease is live: another worker keeps off
     assert waiting.wait_s is not None and waiting.wait_s > LEASE_S - 5
@@ -65,9 +77,10 @@ def test_an_interrupted_attempt_counts_and_the_delivery_goes_on(harness: Harness
 
 def test_a_receiver_that_kills_every_worker_still_ends_in_the_dead_letter_queue(harness: Harness) -> None:
     h, p, tenant = harness, harness.process(), harness.new_tenant()
-    ref = queued_delivery(h, p, tenant, "killer")
-    for _ in range(MAX_ATTEMPTS):
-        die_mid_attempt(h, p, ref)
+    ref = queued_delivery(h, p, tenant, "killer")  # the first attempt's worker dies
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            die_mid_attempt(h, p, ref)
         h.clock.advance(LEASE_S + 1)
         outcome = p.parts.delivery.process(ref)
         if outcome.wait_s is not None:
@@ -85,8 +98,11 @@ def test_a_receiver_that_kills_every_worker_still_ends_in_the_dead_letter_queue(
 
 def test_redeliver_of_a_pending_delivery_puts_its_message_back(harness: Harness) -> None:
     h, p, tenant = harness, harness.process(), harness.new_tenant()
-    ref = queued_delivery(h, p, tenant, "nudge")
-    for message in h.receive_all(h.stack.webhook_queue):  # the delivery's own message is lost
+    h.stack.receiver.statuses["/hooks/nudge"] = [500]  # the first attempt fails: a retry is scheduled
+    event = queued_event(h, p, tenant, "nudge")
+    assert p.parts.delivery.fan_out(event) == [JOB_TARGET]
+    ref = DeliveryRef(event.video_id, event.id, JOB_TARGET)
+    for message in h.receive_all(h.stack.webhook_queue):  # the retry's message is lost
         h.delete(h.stack.webhook_queue, message)
     delivery = p.parts.hooks.get_delivery(ref.video_id, ref.event_id, ref.target_id)
     assert delivery is not None and delivery.state == "pending"
@@ -98,5 +114,5 @@ def test_redeliver_of_a_pending_delivery_puts_its_message_back(harness: Harness)
         h.clock.advance(wait + 0.1)
     delivery = p.parts.hooks.get_delivery(ref.video_id, ref.event_id, ref.target_id)
     assert delivery is not None and delivery.state == "succeeded"
-    assert [d.status for d in h.stack.receiver.for_case("nudge")][:1] == [200]
+    assert [d.status for d in h.stack.receiver.for_case("nudge")] == [500, 200]
     finish_jobs(h, p, tenant)

@@ -263,7 +263,8 @@ def test_sqs_consumers_report_partial_batch_failures(cfn: dict[str, Any]) -> Non
         ("IntakeFunction", "IntakeResultsQueue"),
     }
     assert by_queue["DownloaderFunction", "DownloadQueue"]["BatchSize"] == 1
-    assert by_queue["NotifierFunction", "WebhookQueue"]["BatchSize"] == 5
+    notifier = by_queue["NotifierFunction", "WebhookQueue"]
+    assert notifier["BatchSize"] == 10 and notifier["ScalingConfig"] == {"MaximumConcurrency": 20}
     assert by_queue["StreamerFunction", "StreamQueue"]["BatchSize"] == 1
     assert by_queue["IntakeFunction", "IntakeQueue"]["BatchSize"] == 5
     for properties in by_queue.values():

@@ -17,6 +17,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import httpx
 from . import webhooks
 from .config import Settings
 from .ledger import JOB_TARGET, Claim, Delivery, Endpoint
-from .obs import logger, record_attempt
+from .obs import in_context, logger, record_attempt
 from .queues import DeliveryRef, EventMessage, Queues
 from .store.jobs import JobStore
 from .store.tenants import TenantStore
@@ -38,6 +39,11 @@ MAX_RETRY_AFTER_S = 86_400
 # Longer than the notifier's whole invocation (90 s): a live worker never loses its lease to a duplicate message,
 # so only a dead worker's attempt is ever taken over.
 LEASE_S = 120.0
+# Records of one notifier batch handled side by side: as many as the event source mapping's BatchSize
+# (template.yaml), so a batch takes about one attempt's time whatever its size.
+BATCH_WORKERS = 10
+# How long a tenant's signing secret is reused before it is read again.
+SECRET_TTL_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,29 +81,40 @@ class DeliveryWorker:
         self.http = http
         self.clock = clock
         self.rng = rng or random.Random()
+        self._secrets: dict[str, tuple[str, float]] = {}
 
     # -- fan-out ------------------------------------------------------------------------------------------
 
     def fan_out(self, event: EventMessage) -> list[str]:
-        """One delivery per interested target. Safe to run twice: an existing delivery is not recreated, but
-        still gets a message while unfinished (the first run may have died before sending it)."""
-        video_id, event_type = event.video_id, event.type
-        job = self.jobs.get_job(video_id)
-        if job is None:
-            return []
+        """One delivery per interested target, each attempted at once, side by side: a delivery needs no queue
+        message of its own unless its first attempt fails (then one carries its retry schedule). Safe to run
+        twice: an existing delivery is not recreated, but still gets a message while unfinished (the first run may
+        have died before its attempt was recorded)."""
+        webhook, tenant = event.data.get("webhook"), event.tenant
+        if tenant is None or not isinstance(webhook, dict | None):
+            # An event without its tenant attribute (published by an older version): the job says.
+            job = self.jobs.get_job(event.video_id)
+            if job is None:
+                return []
+            tenant = job.tenant
+            webhook = {"url": job.webhook_url, "events": list(job.webhook_events)} if job.webhook_url else None
         targets: list[tuple[str, str]] = []
-        if job.webhook_url and (not job.webhook_events or event_type in job.webhook_events):
-            targets.append((JOB_TARGET, job.webhook_url))
-        targets += [(ep.id, "") for ep in self.hooks.list_endpoints(job.tenant) if ep.wants(event_type)]
+        if webhook and webhook.get("url") and (not webhook.get("events") or event.type in webhook["events"]):
+            targets.append((JOB_TARGET, str(webhook["url"])))
+        targets += [(ep.id, "") for ep in self.hooks.list_endpoints(tenant) if ep.wants(event.type)]
+        if not targets:
+            return []
         body = json.dumps(event.body(), separators=(",", ":"))
         now = self.clock()
-        for target_id, url in targets:
+
+        def first_attempt(target: tuple[str, str]) -> None:
+            target_id, url = target
             delivery = Delivery(
-                tenant=job.tenant,
-                video_id=video_id,
+                tenant=tenant,
+                video_id=event.video_id,
                 event_id=event.id,
                 target_id=target_id,
-                event_type=event_type,
+                event_type=event.type,
                 event_body=body,
                 url=url,
                 state="pending",
@@ -105,11 +122,22 @@ class DeliveryWorker:
                 next_attempt_at=now,
                 created_at=now,
             )
-            if not self.hooks.create_delivery(delivery):
-                existing = self.hooks.get_delivery(video_id, delivery.event_id, target_id)
-                if existing is None or existing.state in ("succeeded", "failed"):
-                    continue
-            self.enqueue(DeliveryRef(video_id, delivery.event_id, target_id))
+            ref = DeliveryRef(event.video_id, event.id, target_id)
+            claim = self.hooks.create_delivery(delivery, lease_s=LEASE_S)
+            if claim is None:
+                existing = self.hooks.get_delivery(event.video_id, event.id, target_id)
+                if existing is not None and existing.state not in ("succeeded", "failed"):
+                    self.enqueue(ref)
+                return
+            outcome = self._attempt(claim, now)
+            if outcome.wait_s is not None:
+                self.enqueue(ref, outcome.wait_s)
+
+        if len(targets) == 1:
+            first_attempt(targets[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+                list(pool.map(in_context(first_attempt), targets))
         return [target for target, _ in targets]
 
     def enqueue(self, ref: DeliveryRef, delay_s: float = 0) -> None:
@@ -232,7 +260,7 @@ class DeliveryWorker:
     def _target(self, delivery: Delivery, now: float) -> tuple[str, list[str], Endpoint | None] | str:
         """Where and with which secrets to send, or why it cannot be sent any more."""
         if delivery.target_id == JOB_TARGET:
-            secret = self.tenants.webhook_secret(delivery.tenant)
+            secret = self._tenant_secret(delivery.tenant)
             if secret is None:
                 return "the tenant has no webhook signing secret"
             return delivery.url, [secret], None
@@ -242,6 +270,18 @@ class DeliveryWorker:
         if endpoint.disabled_at is not None:
             return f"the endpoint is disabled ({endpoint.disabled_reason})"
         return endpoint.url, endpoint.signing_secrets(now), endpoint
+
+    def _tenant_secret(self, tenant: str) -> str | None:
+        """The tenant's signing secret, kept for a few minutes: it never changes once made, and every delivery to
+        a job's webhook_url needs it."""
+        now = self.clock()
+        cached = self._secrets.get(tenant)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        secret = self.tenants.webhook_secret(tenant)
+        if secret is not None:
+            self._secrets[tenant] = (secret, now + SECRET_TTL_S)
+        return secret
 
     def _dead_letter(self, delivery: Delivery) -> None:
         ref = DeliveryRef(delivery.video_id, delivery.event_id, delivery.target_id)

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Settings
 from .jobs import Job
+from .obs import in_context, logger
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 # SQS refuses a visibility timeout over 12 h; a minute less leaves room for clock skew.
 MAX_VISIBILITY_S = 43_200 - 60
@@ -57,6 +64,8 @@ class EventMessage(BaseModel):
     created_at: int = 0
     type: str
     data: dict[str, Any]
+    # The job's tenant, from the message's `tenant` attribute (never part of the event body a receiver gets).
+    tenant: str | None = Field(default=None, exclude=True)
 
     @property
     def video_id(self) -> str:
@@ -82,6 +91,11 @@ class DeliveryRef:
 
 def unwrap_sns(body: str) -> dict[str, Any]:
     """The message body as JSON; an enveloped (non-raw) SNS subscription's envelope removed."""
+    return _unwrapped(body)[0]
+
+
+def _unwrapped(body: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body, and the SNS message attributes an envelope carried ({} for a raw delivery: SQS has them)."""
     data = json.loads(body)
     if not isinstance(data, dict):
         raise ValueError("a queue message must be a JSON object")
@@ -89,26 +103,56 @@ def unwrap_sns(body: str) -> dict[str, Any]:
         inner = json.loads(data["Message"])
         if not isinstance(inner, dict):
             raise ValueError("an SNS message must be a JSON object")
-        return inner
-    return data
+        attributes = data.get("MessageAttributes") or {}
+        return inner, {str(k): str(v.get("Value")) for k, v in attributes.items() if isinstance(v, dict)}
+    return data, {}
 
 
 def job_message(body: str) -> JobMessage:
     return JobMessage.model_validate_json(body)
 
 
-def webhook_message(body: str) -> EventMessage | DeliveryRef:
-    """What arrived on the webhook queue: an event to fan out, or a delivery to attempt."""
-    data = unwrap_sns(body)
+def webhook_message(body: str, attributes: dict[str, str] | None = None) -> EventMessage | DeliveryRef:
+    """What arrived on the webhook queue: an event to fan out, or a delivery to attempt. `attributes` are the SQS
+    message's string attributes (a raw SNS delivery puts the topic's message attributes there)."""
+    data, enveloped = _unwrapped(body)
     if "delivery" in data:
         key = _DeliveryMessage.model_validate(data).delivery
         return DeliveryRef(key.video_id, key.event_id, key.target)
-    return EventMessage.model_validate(data)
+    event = EventMessage.model_validate(data)
+    event.tenant = {**enveloped, **(attributes or {})}.get("tenant")
+    return event
 
 
 class NotDueYet(Exception):
     """Not a failure: the message goes back to its queue until it is worth looking at again (reported as a batch
     item failure, so SQS keeps it)."""
+
+
+def process_batch(
+    event: dict[str, Any], record_handler: Callable[[SQSRecord], None], *, workers: int
+) -> PartialItemFailureResponse:
+    """An SQS batch with its records handled side by side (a record is mostly waiting on a receiver), answered as
+    a partial batch response: the records whose handler raised (NotDueYet included) stay on the queue."""
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent
+
+    records = list(SQSEvent(event).records)
+
+    def run(record: SQSRecord) -> str | None:
+        try:
+            record_handler(record)
+        except NotDueYet:
+            return record.message_id
+        except Exception:
+            logger.exception("record failed; it comes back after its visibility timeout")
+            return record.message_id
+        return None
+
+    if not records:
+        return {"batchItemFailures": []}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(records)))) as pool:
+        failed = [message_id for message_id in pool.map(in_context(run), records) if message_id]
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
 class Queues:

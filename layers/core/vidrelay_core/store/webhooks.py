@@ -9,6 +9,7 @@ the job.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..ledger import Claim, Delivery, DeliveryState, Endpoint
@@ -91,8 +92,10 @@ class WebhookStore:
 
     # -- deliveries -----------------------------------------------------------------------------------------
 
-    def create_delivery(self, delivery: Delivery) -> bool:
-        """False when it exists already (the same event fanned out twice)."""
+    def create_delivery(self, delivery: Delivery, *, lease_s: float | None = None) -> Claim | None:
+        """Writes a new delivery, already taken for its first attempt when `lease_s` is given (one write instead of
+        a create and a claim). None when it exists already (the same event fanned out twice)."""
+        claim = Claim(replace(delivery, state="delivering") if lease_s is not None else delivery)
         item = {
             **_delivery_key(delivery.video_id, delivery.event_id, delivery.target_id),
             "tenant": delivery.tenant,
@@ -111,7 +114,12 @@ class WebhookStore:
             # Never before the whole schedule (about 3 days, up to 10 with long Retry-After answers) is over.
             "expires_at_ttl": int(delivery.created_at + max(self._retention_s, MIN_DELIVERY_RETENTION_S)),
         }
-        return self._table.conditional("put_item", Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        if lease_s is not None:
+            item.update(state="delivering", lease_until=number(delivery.created_at + lease_s), lease_token=claim.token)
+        created = self._table.conditional(
+            "put_item", Item=to_dynamo(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+        return claim if created else None
 
     def get_delivery(self, video_id: str, event_id: str, target_id: str) -> Delivery | None:
         item = self._table.get(_delivery_key(video_id, event_id, target_id))
