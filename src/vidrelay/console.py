@@ -35,7 +35,14 @@ def table(*columns: str, wide: Iterable[str] = ()) -> Table:
 
 
 def show(renderable: Any) -> None:
-    console().print(renderable)
+    out = console()
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    # Piped: without the cell padding rich leaves at the end of each line, so `grep 'completed$'` works.
+    with out.capture() as captured:
+        out.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def when(unix: float | None) -> str:

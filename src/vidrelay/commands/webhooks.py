@@ -112,8 +112,9 @@ def _delivery_status(delivery: dict[str, Any]) -> str:
 
 def run_redeliver(args: argparse.Namespace) -> int:
     delivery = client_for(args).redeliver(args.video_id, args.delivery_id)
+    target = delivery["url"] if delivery["target"] == "job" else f"endpoint {delivery['target']}"
     print(
-        f"{delivery['id']} ({delivery['event_type']} to {delivery['url'] or delivery['target']}) is due again; "
+        f"{delivery['id']} ({delivery['event_type']} to {target}) is due again; "
         f"`vidrelay deliveries {args.video_id}` shows the attempt"
     )
     return 0
