@@ -56,8 +56,9 @@ simulator: venv
 bench: venv
 	@$(BIN)/python -m vidrelay.bench
 
+# sam build needs a python3.13 (the Lambda runtime): found on PATH, in pyenv or uv, or in the usual places.
 build: venv
-	PATH="$$(pyenv root 2>/dev/null)/versions/3.13.0/bin:$(abspath $(BIN)):$$PATH" sam build
+	$(BIN)/python -m vidrelay.build
 
 deploy: build
 	$(BIN)/sam deploy --guided

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidrelay.cli import wait_with_progress
 from vidrelay.client import Client, Endpoint
+from vidrelay.console import wait_with_progress
 from vidrelay.local.stack import LocalOptions, LocalStack, free_port
 from vidrelay.receiver import Receiver
 

@@ -4,7 +4,6 @@ and the event router wires them exactly as the template says."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -12,11 +11,14 @@ import socket
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from vidrelay.localstate import remove_state, write_state
 
 from .apigw import HttpApi
 from .aws import LocalAws
@@ -100,6 +102,11 @@ class LocalOptions:
     # Job creations per tenant per minute, as the template's RatePerMinute (0: no limit).
     rate_per_minute: int = 60
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Powertools JSON logs (INFO) and EMF metrics on stdout, as in CloudWatch; otherwise warnings and errors are
+    # one readable line each. An explicit POWERTOOLS_LOG_LEVEL keeps the JSON logs at that level.
+    verbose: bool = False
+    # Called with one readable line per video event (`vidrelay local` prints them).
+    on_job_step: Callable[[str], None] | None = None
 
 
 class LocalStack:
@@ -114,6 +121,10 @@ class LocalStack:
         self.resources: ResourceMap | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.info: dict[str, Any] = {}
+
+    @property
+    def state_path(self) -> Path:
+        return self.options.state_dir / "local.json"
 
     def start(self) -> dict[str, Any]:
         """Starts everything; if any part fails, stops what already runs before raising."""
@@ -174,8 +185,8 @@ class LocalStack:
                 **LOCAL_TIMING_ENV,
                 "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
                 "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                "POWERTOOLS_METRICS_DISABLED": "false" if opts.verbose else "true",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO" if opts.verbose else "WARNING"),
                 **opts.extra_env,
             }
         )
@@ -189,6 +200,13 @@ class LocalStack:
             fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION) for fn in functions
         }
         self.pools = pools
+        if not opts.verbose and "POWERTOOLS_LOG_LEVEL" not in os.environ:
+            # After the functions are loaded: their shared Powertools logger exists only from then on.
+            from .console import quiet_function_logs
+
+            quiet_function_logs()
+        if opts.on_job_step is not None:
+            self._follow_job_steps(opts.on_job_step)
         self._wire(template, pools)
 
         api = HttpApi((method, path, pools[fn_id]) for method, path, fn_id in template.routes())
@@ -207,13 +225,27 @@ class LocalStack:
             "jobs_table": self.resources.ref("JobsTable"),
             "results_bucket": self.resources.ref("ResultsBucket"),
             "simulator_url": self.simulator.url,
+            # Readers check that this process still runs: a stack killed before it could remove the file is
+            # reported as not running instead of being connected to.
+            "pid": os.getpid(),
         }
-        opts.state_dir.mkdir(parents=True, exist_ok=True)
-        # Written whole or not at all: scripts and tests poll for this file and read it the moment it appears.
-        partial = opts.state_dir / "local.json.partial"
-        partial.write_text(json.dumps(self.info, indent=2) + "\n")
-        os.replace(partial, opts.state_dir / "local.json")
+        write_state(opts.state_dir, self.info)
         return self.info
+
+    def _follow_job_steps(self, emit: Callable[[str], None]) -> None:
+        import boto3
+
+        from .console import JobSteps
+
+        assert self.resources is not None
+        steps = JobSteps(
+            sqs=boto3.client("sqs"),
+            sns=boto3.client("sns"),
+            topic_arn=self.resources.ref("VideoEventsTopic"),
+            emit=emit,
+            stop=self._stop,
+        )
+        self._threads.append(steps)
 
     def _seed_tenant(self, api_key: str, webhook_secret: str) -> None:
         import boto3
@@ -267,6 +299,10 @@ class LocalStack:
         self._threads.append(thread)
 
     def stop(self) -> None:
+        """Stops everything and removes the state file (if it is still this stack's), so that no command is sent
+        to a stack that is gone."""
+        if self.info:
+            remove_state(self.options.state_dir, self.info)
         self._stop.set()
         for server in self._servers:
             server.shutdown()
