@@ -32,6 +32,9 @@ class SweepStats:
     stale: int = 0
     errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=dict)
+    # now - created_at of the oldest checked job that was not finished yet (None: none was): a job that keeps
+    # growing older than the maximum job age is stuck, whatever its checks answer.
+    oldest_inflight_age_s: float | None = None
 
     def add(self, other: SweepStats) -> None:
         self.sweeps += other.sweeps
@@ -39,6 +42,8 @@ class SweepStats:
         self.checked += other.checked
         self.stale += other.stale
         self.errors += other.errors
+        if other.oldest_inflight_age_s is not None:
+            self.oldest_inflight_age_s = max(self.oldest_inflight_age_s or 0.0, other.oldest_inflight_age_s)
         for key, value in other.by_outcome.items():
             self.by_outcome[key] = self.by_outcome.get(key, 0) + value
 
@@ -84,6 +89,9 @@ class Poller:
         stats.due = len(due)
         if not due:
             return stats
+        unfinished = [job for job in due if job.state not in TERMINAL]
+        if unfinished:
+            stats.oldest_inflight_age_s = max(0.0, now - min(job.created_at for job in unfinished))
         with ThreadPoolExecutor(max_workers=min(workers, len(due))) as pool:
             for outcome in pool.map(self._check_safely, due):
                 stats.checked += 1
