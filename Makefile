@@ -3,11 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins boto3 and packaging versions the project cannot take: it gets a virtual environment of its own.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PORT ?= 8787
 
 .PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench deploy build clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(CHECKOV_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +23,12 @@ $(STAMP): pyproject.toml
 # Playwright drives this binary; it downloads no browser of its own.
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+$(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 demo: venv
 	$(BIN)/python -m vidrelay.demo
@@ -35,6 +45,8 @@ integration: venv
 e2e: venv
 	$(BIN)/pytest -q tests/e2e
 
+# checkov: every finding either passes or is skipped inline in template.yaml with its reason (--skip-download
+# keeps it offline).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,6 +54,7 @@ lint: venv
 	$(BIN)/mypy functions/api/app.py
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 fmt: venv
 	$(BIN)/ruff format .

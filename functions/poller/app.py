@@ -23,5 +23,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     stats = parts.poller.sweep(until=time.time() + budget, tick_s=parts.settings.poller_tick_s)
     metrics.add_metric(name="JobsChecked", unit=MetricUnit.Count, value=stats.checked)
     metrics.add_metric(name="CheckErrors", unit=MetricUnit.Count, value=stats.errors)
+    if stats.oldest_inflight_age_s is not None:
+        # template.yaml's StuckJobsAlarm watches its maximum; no job in flight is no data point, not zero.
+        metrics.add_metric(
+            name="OldestInFlightJobAgeSeconds", unit=MetricUnit.Seconds, value=stats.oldest_inflight_age_s
+        )
     logger.info("sweep finished", extra=asdict(stats))
     return asdict(stats)

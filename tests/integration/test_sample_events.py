@@ -89,6 +89,8 @@ def test_sample_events_run_through_their_handlers(tmp_path: Path) -> None:
 
     # The job created above is in flight: the sweep must have looked at it.
     assert results["poller"]["checked"] >= 1, results["poller"]
+    # ... and report its age, what the stuck-job alarm watches (created a few seconds before the sweep).
+    assert 0 <= results["poller"]["oldest_inflight_age_s"] < 120, results["poller"]
 
     # Both SQS samples name a video that does not exist: handled (skipped), not failed and retried forever.
     assert results["downloader"] == {"batchItemFailures": []}

@@ -26,7 +26,7 @@ from vidrelay_core.errors import (
 )
 from vidrelay_core.jobs import Job
 from vidrelay_core.lifecycle import PROGRESS_EVENT_EVERY_S, Lifecycle
-from vidrelay_core.polling import Poller, poll_interval
+from vidrelay_core.polling import Poller, SweepStats, poll_interval
 from vidrelay_core.queries import VideoQueries
 from vidrelay_core.retries import Retries, RetryPolicy
 from vidrelay_core.store.counters import rate_window
@@ -327,6 +327,41 @@ def test_a_job_the_api_never_submitted_is_submitted_by_the_poller_after_the_grac
 
     assert world.check_when_due(job) == "submitted"
     assert world.job(job).upstream_task_id == "t-2"
+
+
+def test_a_sweep_reports_the_age_of_the_oldest_job_still_in_flight() -> None:
+    world = World()
+    finished = world.new_video()
+    # Finished, but its event is still unsent: it stays in the in-flight index, yet is not in flight.
+    world.publisher.fail_next = True
+    with pytest.raises(ConnectionError):
+        world.lifecycle.transition(world.job(finished), "failed", error_code="upstream_failed", error_message="x")
+    world.clock.advance(600)
+    oldest = world.new_video()
+    world.clock.advance(300)
+    world.new_video()
+    world.clock.advance(120)
+
+    stats = world.poller.sweep_once()
+
+    assert stats.checked == 3
+    assert stats.oldest_inflight_age_s == world.clock() - oldest.created_at == 420
+
+
+def test_a_sweep_with_nothing_in_flight_reports_no_age() -> None:
+    world = World()
+
+    stats = world.poller.sweep_once()
+
+    assert (stats.checked, stats.oldest_inflight_age_s) == (0, None)
+
+
+def test_sweeps_added_up_keep_the_oldest_age_any_of_them_saw() -> None:
+    total = SweepStats(sweeps=0)
+    for age in (None, 90.0, 30.0, None):
+        total.add(SweepStats(sweeps=1, oldest_inflight_age_s=age))
+
+    assert (total.sweeps, total.oldest_inflight_age_s) == (4, 90.0)
 
 
 # -- the lifecycle ------------------------------------------------------------------------------------------

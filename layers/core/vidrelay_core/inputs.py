@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 Prepared = list[tuple[StoredReference, bytes]]
 
 _MISSING = ("NoSuchKey", "404", "NotFound")
+_DENIED = ("AccessDenied", "403")
 
 
 class ReferenceMissing(Exception):
@@ -98,11 +99,19 @@ class ReferenceInputs:
             try:
                 response = self._s3.get_object(Bucket=self._bucket, Key=stored.key)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in _MISSING:
+                code = exc.response.get("Error", {}).get("Code")
+                # A role that may list only under inputs/ is answered 403 for a missing key, not 404: the
+                # listing tells a reference that is gone from a real refusal (which stays an error).
+                if code in _MISSING or (code in _DENIED and not self._exists(stored.key)):
                     raise ReferenceMissing(stored.key) from None
                 raise
             loaded.append((stored, bytes(response["Body"].read())))
         return loaded
+
+    def _exists(self, key: str) -> bool:
+        listed = self._s3.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+        # The key itself sorts before every longer key that starts with it.
+        return bool(listed) and listed[0].get("Key") == key
 
     def drop(self, references: Sequence[StoredReference]) -> None:
         """Removes reference inputs no job will use (best effort: the lifecycle rule catches what is left)."""
@@ -141,7 +150,7 @@ class ReferenceInputs:
             body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             # Without s3:ListBucket S3 answers a missing key 403; either way it is nothing this tenant can use.
-            if exc.response.get("Error", {}).get("Code") in (*_MISSING, "403", "AccessDenied"):
+            if exc.response.get("Error", {}).get("Code") in (*_MISSING, *_DENIED):
                 raise InvalidRequest(
                     param, url, message=f"No object at {url}: upload it first.", code="object_not_found"
                 ) from None

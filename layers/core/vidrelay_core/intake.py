@@ -456,7 +456,8 @@ class Intake:
                 )
             except ClientError as exc:
                 current = self.jobs.get_job(video_id)
-                if _status(exc) == 404 and (current is None or current.deleted_at is not None):
+                # The function may not list the results bucket, so a source that is gone answers 403 as well.
+                if _status(exc) in (403, 404) and (current is None or current.deleted_at is not None):
                     return Outcome("deleted", video_id=video_id)
                 raise
         video = Video.from_job(job, retention_days=self.settings.retention_days).model_dump(mode="json")
@@ -474,6 +475,11 @@ class Intake:
         finishes last."""
         from botocore.exceptions import ClientError
 
+        # Listed first: the function may list only under inbox/ and outbox/, and S3 answers such a lister 403
+        # (not 404) for a missing key, which must stay an error when it is a real refusal.
+        listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+        if not listed or listed[0].get("Key") != key:  # the key itself sorts before every longer one
+            return False
         try:
             head = self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:

@@ -33,6 +33,9 @@ class SweepStats:
     by_outcome: dict[str, int] = field(default_factory=dict)
     # The earliest next check after the sweep's moment among the jobs due within its horizon (None: no such job).
     next_due_at: float | None = None
+    # now - created_at of the oldest checked job that was not finished yet (None: none was): a job that keeps
+    # growing older than the maximum job age is stuck, whatever its checks answer.
+    oldest_inflight_age_s: float | None = None
 
     def add(self, other: SweepStats) -> None:
         self.sweeps += other.sweeps
@@ -40,6 +43,8 @@ class SweepStats:
         self.checked += other.checked
         self.stale += other.stale
         self.errors += other.errors
+        if other.oldest_inflight_age_s is not None:
+            self.oldest_inflight_age_s = max(self.oldest_inflight_age_s or 0.0, other.oldest_inflight_age_s)
         for key, value in other.by_outcome.items():
             self.by_outcome[key] = self.by_outcome.get(key, 0) + value
         self.next_due_at = other.next_due_at
@@ -101,6 +106,9 @@ class Poller:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             batches = [due[i : i + BATCH_GET] for i in range(0, len(due), BATCH_GET)]
             jobs = [job for found in pool.map(self.jobs.get_jobs, batches) for job in found.values()]
+            unfinished = [job for job in jobs if job.state not in TERMINAL]
+            if unfinished:
+                stats.oldest_inflight_age_s = max(0.0, now - min(job.created_at for job in unfinished))
             for outcome in pool.map(self._check_safely, jobs):
                 stats.checked += 1
                 stats.by_outcome[outcome] = stats.by_outcome.get(outcome, 0) + 1
