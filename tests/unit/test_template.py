@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from vidrelay_core.config import Settings
-from vidrelay_core.polling import MAX_DOWNLOAD_ATTEMPTS
 
+from vidrelay.local.stack import _containers
 from vidrelay.local.template import (
     NO_VALUE,
     Template,
@@ -783,8 +783,10 @@ def test_the_downloader_alarms_on_failures_that_last_not_on_one_retried_download
 def test_the_stuck_job_alarm_fires_only_past_the_longest_a_job_may_legitimately_take(raw: dict[str, Any]) -> None:
     properties = raw["Resources"]["StuckJobsAlarm"]["Properties"]
     settings = Settings(jobs_table="t", results_bucket="b", events_topic_arn="arn:topic")
-    # Past the maximum age a job is failed at its next check, but a downloading one may use every download lease.
-    longest_s = settings.max_job_age_s + MAX_DOWNLOAD_ATTEMPTS * settings.download_lease_s
+    # Past the maximum age a job is failed at its next check, but a downloading one may use every download lease
+    # and wait out the longest backoff between them.
+    attempts = settings.max_download_attempts
+    longest_s = settings.max_job_age_s + attempts * settings.download_lease_s + (attempts - 1) * settings.retry_cap_s
 
     assert (properties["Namespace"], properties["MetricName"]) == ("vidrelay", "OldestInFlightJobAgeSeconds")
     assert properties["Statistic"] == "Maximum"
@@ -898,6 +900,17 @@ def test_sqs_events_name_their_queue_by_logical_id() -> None:
         1,
         True,
     )
+
+
+def test_the_local_stack_runs_as_many_notifiers_as_lambda_would() -> None:
+    notifier = Template.load(TEMPLATE).function("NotifierFunction")
+
+    (event,) = notifier.events
+
+    assert (event.batch_size, event.max_concurrency) == (10, 20)
+    # Containers for every invocation its event source may run at once; the default for the others.
+    assert _containers(notifier, 4) == 20
+    assert _containers(Template.load(TEMPLATE).function("DownloaderFunction"), 4) == 4
 
 
 def test_short_tags_load_as_long_form_intrinsics() -> None:

@@ -25,7 +25,7 @@ from .aws import LocalAws
 from .provision import ResourceMap, provision
 from .router import Scheduler, SqsPoller
 from .runtime import FunctionPool
-from .template import Template
+from .template import FunctionSpec, Template
 
 log = logging.getLogger("vidrelay.local")
 
@@ -197,7 +197,8 @@ class LocalStack:
         self._seed_tenant(opts.api_key, webhook_secret)
 
         pools = {
-            fn.logical_id: FunctionPool(fn, self.root, containers=opts.containers, region=REGION) for fn in functions
+            fn.logical_id: FunctionPool(fn, self.root, containers=_containers(fn, opts.containers), region=REGION)
+            for fn in functions
         }
         self.pools = pools
         if not opts.verbose and "POWERTOOLS_LOG_LEVEL" not in os.environ:
@@ -267,7 +268,8 @@ class LocalStack:
             for event in fn.events:
                 pool = pools[fn.logical_id]
                 if event.kind == "sqs" and event.queue:
-                    for worker in range(self.options.containers):
+                    # As Lambda scales an SQS event source: up to its MaximumConcurrency invocations at once.
+                    for worker in range(event.max_concurrency or self.options.containers):
                         self._threads.append(
                             SqsPoller(
                                 pool,
@@ -321,3 +323,8 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def _containers(fn: FunctionSpec, default: int) -> int:
+    """Enough containers for every invocation the function's event sources may run at once."""
+    return max([default, *(event.max_concurrency or 0 for event in fn.events)])

@@ -127,6 +127,8 @@ class EventSpec:
     queue: str | None = None  # logical id of the SQS queue
     batch_size: int | None = None
     report_batch_item_failures: bool = False
+    # ScalingConfig.MaximumConcurrency of an SQS event source: how many invocations Lambda runs at once for it.
+    max_concurrency: int | None = None
     schedule: str | None = None  # e.g. "rate(1 minute)"
     bucket: str | None = None  # logical id of the S3 bucket
     s3_events: tuple[str, ...] = ()
@@ -298,6 +300,14 @@ def _logical_id_of(value: Any, what: str) -> str:
     raise ValueError(f"{what}: expected !Ref or !GetAtt of a resource in this template, got {value!r}")
 
 
+def _max_concurrency(scaling: Any, where: str) -> int | None:
+    if scaling is None:
+        return None
+    if not isinstance(scaling, dict) or not isinstance(scaling.get("MaximumConcurrency"), int):
+        raise ValueError(f"{where}.ScalingConfig: want {{MaximumConcurrency: <int>}}, got {scaling!r}")
+    return int(scaling["MaximumConcurrency"])
+
+
 def _event_spec(function_id: str, name: str, event: dict[str, Any]) -> EventSpec:
     kind = event.get("Type")
     properties = event.get("Properties") or {}
@@ -316,6 +326,7 @@ def _event_spec(function_id: str, name: str, event: dict[str, Any]) -> EventSpec
             queue=_logical_id_of(properties.get("Queue"), where),
             batch_size=int(properties.get("BatchSize", _DEFAULT_SQS_BATCH_SIZE)),
             report_batch_item_failures="ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or []),
+            max_concurrency=_max_concurrency(properties.get("ScalingConfig"), where),
         )
     if kind in ("Schedule", "ScheduleV2"):
         expression = properties.get("Schedule") if kind == "Schedule" else properties.get("ScheduleExpression")
