@@ -14,6 +14,8 @@ from typing import Any
 from vidrelay_core.webhooks import verify
 
 TOLERANCE_S = 300
+# The longest a delivery signed by no known key waits for the next allowed re-read of the keys.
+MAX_REFRESH_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Receiver:
         self.events: queue.Queue[Received] = queue.Queue()
         self.attempts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
+        self._reads = 0  # how many times key_source was read
         self._fixed = [SigningKey(self.secret, "secret")] if self.secret else []
         self._fixed += self.signing_keys
         self._sourced: list[SigningKey] = []
@@ -132,16 +136,26 @@ class Receiver:
         with self._lock:
             return [*self._fixed, *self._sourced]
 
-    def _refresh(self) -> bool:
-        """Re-reads `key_source` unless it was read very recently; False when nothing new can be had."""
+    def _refresh(self, matched_read: int | None = None) -> bool:
+        """Re-reads `key_source` unless it was read very recently; False when nothing new can be had. One read at a
+        time, and a delivery matched against keys older than the last read (`matched_read`) is matched again
+        instead of refused for being recent: deliveries of a new endpoint arrive side by side."""
         assert self.key_source is not None
-        with self._lock:
-            if time.monotonic() - self._read_at < self.refresh_interval_s:
+        with self._refreshing:
+            if matched_read is not None and matched_read != self._reads:
+                return True
+            wait_s = self._read_at + self.refresh_interval_s - time.monotonic()
+            if wait_s > MAX_REFRESH_WAIT_S:
                 return False
+            if wait_s > 0:
+                # The next read is allowed soon: a delivery of an endpoint created just after the last read waits
+                # for it rather than being refused (and retried minutes later).
+                time.sleep(wait_s)
             self._read_at = time.monotonic()
-        keys = self.key_source()
-        with self._lock:
-            self._sourced = keys
+            keys = self.key_source()
+            with self._lock:
+                self._sourced = keys
+                self._reads += 1
         return True
 
     def _match(self, body: bytes, headers: dict[str, str]) -> SigningKey | None:
@@ -154,8 +168,10 @@ class Receiver:
         arrived = time.time()
         signed_by: SigningKey | None = None
         if self.verifying:
+            with self._lock:
+                matched_read = self._reads
             signed_by = self._match(body, headers)
-            if signed_by is None and self.key_source is not None and self._refresh():
+            if signed_by is None and self.key_source is not None and self._refresh(matched_read):
                 signed_by = self._match(body, headers)
             if signed_by is None:
                 if self.on_rejected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -119,3 +120,31 @@ def test_the_key_source_is_not_read_more_than_once_a_second_by_a_flood_of_forger
     for _ in range(20):
         assert receiver.handle(*_delivery(new_secret()))[0] == 401
     assert len(reads) == 1  # the read at start; the flood falls inside the interval
+
+
+def test_deliveries_of_a_new_endpoint_arriving_side_by_side_are_all_verified(
+    receiver_for: Callable[..., Receiver], rejected: list[Rejected]
+) -> None:
+    # Given a receiver whose key source is slow, and an endpoint created after it started
+    endpoint = new_secret()
+    stored: list[SigningKey] = []
+    reading = threading.Event()
+
+    def source() -> list[SigningKey]:
+        reading.set()
+        time.sleep(0.2)
+        return list(stored)
+
+    receiver = receiver_for(key_source=source, refresh_interval_s=0.5)
+    stored.append(SigningKey(endpoint, "endpoint we_1"))
+    # When two of its deliveries arrive at once, within the re-read interval of the read at start: the second one
+    # while the first one's re-read is under way
+    statuses: list[int] = []
+    first = threading.Thread(target=lambda: statuses.append(receiver.handle(*_delivery(endpoint))[0]))
+    reading.clear()
+    first.start()
+    assert reading.wait(5)
+    statuses.append(receiver.handle(*_delivery(endpoint))[0])
+    first.join()
+    # Then neither is refused for falling inside the re-read interval
+    assert statuses == [200, 200] and not rejected
