@@ -33,8 +33,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt | $(STAMP)
 demo: venv
 	$(BIN)/python -m vidrelay.demo
 
+# The whole suite, then the core library's line and branch coverage (of the tests that run it in-process; the
+# e2e tests' local stack runs in a subprocess, which is not counted).
 test: venv
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests --cov=vidrelay_core --cov-branch --cov-report=term:skip-covered
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -51,7 +53,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/mypy functions/api/app.py
+	MYPYPATH=layers/core:src $(BIN)/mypy -p vidrelay
+	for app in functions/*/app.py; do $(BIN)/mypy $$app || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download

@@ -61,8 +61,8 @@ def candidates(
         yield from _glob(f"{root}/versions/3.13*/bin/{NAME}")
     yield from _glob(f"{home}/.local/share/uv/python/cpython-3.13*/bin/{NAME}")
     for place in common:
-        for folder in _glob(place):
-            yield folder / NAME
+        for found in _glob(place):
+            yield found / NAME
 
 
 def version_of(executable: Path) -> tuple[int, int] | None:
