@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from vidrelay.failures import CliError, one_line
+from vidrelay.failures import CliError, Explained, one_line
 from vidrelay.localstate import START_HINT, read_state
 
 NO_API = (
@@ -62,7 +62,7 @@ class Endpoint:
         )
 
 
-class ApiError(Exception):
+class ApiError(Explained):
     """The API answered with an error (OpenAI error shape)."""
 
     def __init__(
@@ -124,7 +124,7 @@ class ApiError(Exception):
         return ""
 
 
-class ApiUnreachable(Exception):
+class ApiUnreachable(Explained):
     """No answer from the API at all (nothing listening, a timeout, a broken connection)."""
 
     def __init__(self, endpoint: Endpoint, reason: str) -> None:

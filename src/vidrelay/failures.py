@@ -25,6 +25,13 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+class Explained(Exception):
+    """An error that knows the line to tell the user (the API client's errors override `explain`)."""
+
+    def explain(self) -> str:
+        return one_line(self)
+
+
 def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
@@ -35,11 +42,7 @@ def explain(exc: BaseException) -> CliError | None:
         return exc
     if isinstance(exc, KeyboardInterrupt):
         return CliError("interrupted", INTERRUPTED)
-    from vidrelay.client import ApiError, ApiUnreachable
-
-    if isinstance(exc, ApiError):
-        return CliError(exc.explain())
-    if isinstance(exc, ApiUnreachable):
+    if isinstance(exc, Explained):
         return CliError(exc.explain())
     botocore = _botocore(exc)
     if botocore is not None:

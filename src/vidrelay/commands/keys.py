@@ -22,7 +22,7 @@ TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--stack", help="a deployed stack's name (default: the running local stack)")

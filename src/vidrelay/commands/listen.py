@@ -16,7 +16,7 @@ from vidrelay.receiver import Received, Rejected, SigningKey
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     listen = command(sub, "listen", "receive webhooks locally, verify their signatures, print them")
     listen.add_argument("--port", type=int, default=8788, help="port to listen on (the URL is /webhooks)")

@@ -11,7 +11,7 @@ from vidrelay.failures import USAGE, CliError
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     local = command(sub, "local", "serve the whole stack on this machine (moto, simulator, functions)")
     local.add_argument("--port", type=int, default=8787, help="port of the API")

@@ -10,7 +10,7 @@ from vidrelay.commands.videos import api_parent, client_for, json_option
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     usage = command(sub, "usage", "estimated spend and jobs per UTC day and model", parents=[api_parent()])
     usage.add_argument("--from", dest="first_day", metavar="YYYY-MM-DD", help="first day (default: this month's 1st)")

@@ -28,7 +28,7 @@ def json_option(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     api = [api_parent()]
     submit = command(sub, "submit", "create a video job", parents=api)

@@ -20,7 +20,7 @@ EVENT_TYPES = (
 
 
 def register(sub: Any) -> None:
-    from vidrelay.cli import command
+    from vidrelay.commands.parsing import command
 
     api = [api_parent()]
     deliveries = command(sub, "deliveries", "every webhook delivery of a video, with every attempt", parents=api)
