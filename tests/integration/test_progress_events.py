@@ -1,6 +1,6 @@
 """`video.in_progress` goes out when progress changes, at most once per 5 s per job; terminal events always.
 
-The poller moves a running job by `Relay.transition(job, "running", progress=…)`; here the test drives that
+The poller moves a running job by `Lifecycle.transition(job, "running", progress=…)`; here the test drives that
 entry point with the harness clock, against real moto, and reads what reached the SNS topic from the webhook
 queue subscribed to it.
 """
@@ -52,3 +52,31 @@ def test_progress_events_are_throttled_and_terminal_events_are_not(harness: Harn
     assert current is not None
     p.parts.lifecycle.transition(current, "failed", error_code="upstream_failed", error_message="test")
     assert [e["type"] for e in published(h, job.id)] == ["video.failed"]
+
+
+def test_events_no_webhook_target_wants_never_reach_the_webhook_queue(harness: Harness) -> None:
+    # Given a tenant whose only endpoint wants terminal events, and a job without webhook_url
+    h = harness
+    p = h.process()
+    tenant = h.new_tenant()
+    p.parts.endpoints.create(
+        tenant.name,
+        url=h.stack.receiver.url("interests"),
+        event_types=("video.completed", "video.failed"),
+        description="terminal events only",
+    )
+    job = p.parts.create.create(tenant.name, h.request("interests", webhook_url=None), idempotency_key=None)
+    mark = len(p.log.calls)
+
+    # When it makes progress and fails
+    current = p.parts.jobs.get_job(job.id)
+    assert current is not None
+    current = p.parts.lifecycle.transition(current, "running", progress=30)
+    p.parts.lifecycle.transition(current, "failed", error_code="upstream_failed", error_message="test")
+
+    # Then the progress was stored but not published, and only the failure reached the webhook queue (through
+    # the subscription's filter on the `webhooks` attribute: video.queued was published, but for no target)
+    assert p.log.labels("sns.publish", since=mark) == 1
+    assert [e["type"] for e in published(h, job.id)] == ["video.failed"]
+    stored = p.parts.jobs.get_job(job.id)
+    assert stored is not None and stored.progress == 30

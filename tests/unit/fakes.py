@@ -151,18 +151,32 @@ class FakeCounters:
 class FakePublisher:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.webhooks: list[bool] = []  # each event's `webhooks` attribute
         self.fail_next = False
 
-    def publish(self, job: Job, *, retention_days: int) -> dict[str, Any]:
+    def publish(self, job: Job, *, retention_days: int, webhooks: bool = True) -> dict[str, Any]:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("SNS is unreachable")
         event = envelope(job, retention_days=retention_days)
         self.events.append(event)
+        self.webhooks.append(webhooks)
         return event
 
     def types(self) -> list[str]:
         return [e["type"] for e in self.events]
+
+
+class FakeEndpointInterests:
+    """The event types of the tenant's enabled endpoints (empty tuple: every type), and how often they were read."""
+
+    def __init__(self, interests: list[tuple[str, ...]]) -> None:
+        self.interests = interests
+        self.reads = 0
+
+    def endpoint_interests(self, tenant: str) -> list[tuple[str, ...]]:
+        self.reads += 1
+        return list(self.interests)
 
 
 class FakeQueues:

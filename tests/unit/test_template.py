@@ -123,11 +123,16 @@ JOB_WRITES = {
     ("dynamodb:PutItem", "JobsTable"),
     ("dynamodb:UpdateItem", "JobsTable"),
 }
+# Every function that publishes events reads which event types the tenant's endpoints want (subscriptions.py),
+# restricted to those attributes.
+ENDPOINT_INTERESTS = ("dynamodb:Query", "JobsTable")
+ENDPOINT_INTEREST_ATTRIBUTES = ["pk", "sk", "event_types", "disabled_at"]
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ApiFunction": {
         *JOB_WRITES,
         ("dynamodb:DeleteItem", "JobsTable"),  # a webhook endpoint
         ("dynamodb:Query", "JobsTable"),  # usage, endpoints, deliveries
+        ("dynamodb:BatchGetItem", "JobsTable"),  # the jobs of a listing (the index holds keys only)
         ("dynamodb:TransactWriteItems", "JobsTable"),  # a new job with its idempotency record and counters
         ("dynamodb:Query", "JobsTable/index/by_tenant"),  # GET /v1/videos; not the poller's inflight index
         ("sqs:SendMessage", "WebhookQueue"),
@@ -145,6 +150,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "PollerFunction": {
         *JOB_WRITES,
         ("dynamodb:Query", "JobsTable/index/inflight"),
+        ("dynamodb:BatchGetItem", "JobsTable"),  # the due jobs (the index holds keys only)
+        ENDPOINT_INTERESTS,
         ("sns:Publish", "VideoEventsTopic"),
         ("sqs:SendMessage", "DownloadQueue"),
         ("sqs:SendMessage", "StreamQueue"),
@@ -157,11 +164,13 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "ResultsBucket/videos/*"),
         ("s3:AbortMultipartUpload", "ResultsBucket/videos/*"),
         ("s3:DeleteObject", "ResultsBucket/videos/*"),  # a video deleted or canceled while it was moving
+        ENDPOINT_INTERESTS,
         ("sns:Publish", "VideoEventsTopic"),
         *UPSTREAM_GRANTS,
     },
     "StreamerFunction": {
         *JOB_WRITES,
+        ENDPOINT_INTERESTS,
         ("sns:Publish", "VideoEventsTopic"),
         ("sqs:SendMessage", "DownloadQueue"),
         ("s3:GetObject", "ResultsBucket/inputs/*"),
@@ -189,6 +198,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:ChangeMessageVisibility", "IntakeQueue"),
         ("sqs:SendMessage", "IntakeQueue"),
         ("sqs:SendMessage", "StreamQueue"),
+        ENDPOINT_INTERESTS,
         ("sns:Publish", "VideoEventsTopic"),
         *UPSTREAM_GRANTS,
     },
@@ -477,6 +487,26 @@ def test_each_function_is_granted_exactly_what_its_code_uses(cfn: dict[str, Any]
     role = _of_type(cfn, "AWS::IAM::Role")[f"{function}Role"]
 
     assert _grants(role) == EXPECTED_GRANTS[function]
+
+
+def test_publishers_query_the_table_only_for_the_endpoints_event_types(cfn: dict[str, Any]) -> None:
+    for function in ("Poller", "Downloader", "Streamer", "Intake"):
+        role = _of_type(cfn, "AWS::IAM::Role")[f"{function}FunctionRole"]
+        (statement,) = [s for s in _statements(role) if s.get("Sid") == "EndpointInterests"]
+        assert statement["Action"] == "dynamodb:Query", function
+        assert statement["Condition"] == {
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": ENDPOINT_INTEREST_ATTRIBUTES},
+            "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        }, function
+        # No other statement of theirs allows a Query on the table itself.
+        others = [s for s in _statements(role) if s is not statement and "dynamodb:Query" in _as_list(s["Action"])]
+        assert all("index/" in json.dumps(s["Resource"]) for s in others), function
+
+
+def test_the_webhook_queue_takes_only_events_a_webhook_target_wants(raw: dict[str, Any]) -> None:
+    properties = raw["Resources"]["WebhookQueueSubscription"]["Properties"]
+
+    assert properties["FilterPolicy"] == {"webhooks": ["yes"]}
 
 
 def test_every_bucket_listing_is_scoped_to_the_prefixes_listed(cfn: dict[str, Any]) -> None:

@@ -32,12 +32,14 @@ from vidrelay_core.retries import Retries, RetryPolicy
 from vidrelay_core.store.counters import rate_window
 from vidrelay_core.store.tenants import TenantLimits
 from vidrelay_core.submission import FAILOVER_BUDGET_S, Submitter
+from vidrelay_core.subscriptions import Subscriptions
 from vidrelay_core.upstream.base import PollResult, SubmitResult
 
 from .fakes import (
     Clock,
     FakeAdapter,
     FakeCounters,
+    FakeEndpointInterests,
     FakeInputs,
     FakeJobStore,
     FakePublisher,
@@ -52,8 +54,16 @@ SETTINGS = Settings(jobs_table="t", results_bucket="b", events_topic_arn="arn:to
 class World:
     """The use cases wired to fakes, as wiring.Components wires them to AWS."""
 
-    def __init__(self, *adapters: FakeAdapter, settings: Settings = SETTINGS) -> None:
+    def __init__(
+        self,
+        *adapters: FakeAdapter,
+        settings: Settings = SETTINGS,
+        endpoints: list[tuple[str, ...]] | None = None,
+    ) -> None:
+        """`endpoints`: the event types of the tenant's endpoints, for a lifecycle that publishes only the
+        progress events someone wants; without, every event is taken as wanted."""
         self.settings = settings
+        self.endpoints = FakeEndpointInterests(endpoints or [])
         self.clock = Clock()
         self.jobs = FakeJobStore(self.clock)
         self.publisher = FakePublisher()
@@ -66,6 +76,8 @@ class World:
             self.publisher,  # type: ignore[arg-type]
             retention_days=settings.retention_days,
             outbox_grace_s=settings.outbox_grace_s,
+            subscriptions=Subscriptions(self.endpoints) if endpoints is not None else None,
+            progress_events=settings.progress_events,
             clock=self.clock,
         )
         policy = RetryPolicy(
@@ -274,6 +286,69 @@ def test_progress_moves_the_job_and_completion_hands_it_to_the_downloader() -> N
     assert world.job(job).state == "downloading" and world.queues.downloads == [job.id]
     # 40 % and then 99 % (downloading), a poll interval apart: both are progress a client sees.
     assert world.publisher.types() == ["video.queued", "video.in_progress", "video.in_progress"]
+
+
+def _to_completion(world: World, **fields: Any) -> Job:
+    job = world.new_video(**fields)
+    assert world.check_when_due(job) == "progress"
+    assert world.check_when_due(job) == "downloading"
+    current = world.job(job)
+    world.lifecycle.transition(current, "completed", progress=100)
+    return world.job(job)
+
+
+PROGRESS_THEN_DONE = [
+    PollResult(state="in_progress", progress=40, raw_status="in_progress"),
+    PollResult(state="completed", progress=100, raw_status="completed"),
+]
+
+
+def test_progress_nobody_subscribed_to_is_not_published_and_the_rest_says_no_webhook_wants_it() -> None:
+    # Given a tenant without endpoints and a job without webhook_url
+    world = World(FakeAdapter("primary", polls=PROGRESS_THEN_DONE), endpoints=[])
+
+    job = _to_completion(world)
+
+    # Then its progress is stored but never announced, and the state changes go out marked for no webhook
+    assert job.progress == 100 and world.publisher.types() == ["video.queued", "video.completed"]
+    assert world.publisher.webhooks == [False, False]
+
+
+def test_an_endpoint_that_wants_only_terminal_events_gets_no_progress_events() -> None:
+    world = World(FakeAdapter("primary", polls=PROGRESS_THEN_DONE), endpoints=[("video.completed", "video.failed")])
+
+    _to_completion(world)
+
+    assert world.publisher.types() == ["video.queued", "video.completed"]
+    assert world.publisher.webhooks == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("fields", "endpoints"),
+    [
+        ({"webhook_url": "https://93.184.215.14/hook"}, []),  # every event, the job's own target
+        ({"webhook_url": "https://93.184.215.14/hook", "webhook_events": ["video.in_progress"]}, []),
+        ({}, [()]),  # an endpoint with no event_types takes every event
+        ({}, [("video.in_progress",)]),
+    ],
+    ids=["job-webhook", "job-webhook-progress", "endpoint-all", "endpoint-progress"],
+)
+def test_progress_a_target_wants_is_published(fields: dict[str, Any], endpoints: list[tuple[str, ...]]) -> None:
+    world = World(FakeAdapter("primary", polls=PROGRESS_THEN_DONE), endpoints=endpoints)
+
+    _to_completion(world, **fields)
+
+    assert world.publisher.types() == ["video.queued", "video.in_progress", "video.in_progress", "video.completed"]
+
+
+def test_every_progress_event_is_published_when_configured_always() -> None:
+    settings = SETTINGS.model_copy(update={"progress_events": "always"})
+    world = World(FakeAdapter("primary", polls=PROGRESS_THEN_DONE), settings=settings, endpoints=[])
+
+    _to_completion(world)
+
+    assert world.publisher.types() == ["video.queued", "video.in_progress", "video.in_progress", "video.completed"]
+    assert world.publisher.webhooks == [False] * 4
 
 
 def test_an_unchanged_poll_reschedules_without_an_event() -> None:

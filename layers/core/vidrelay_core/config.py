@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +55,9 @@ class Settings(BaseModel):
     poller_concurrency: int = Field(default=160, ge=1, le=512)
     # Retry delay multiplier for webhook redelivery (the local stack's --webhook-retry-scale).
     webhook_retry_scale: float = Field(default=1.0, gt=0)
+    # "subscribed": a video.in_progress event is published only when a webhook target wants it (each one costs a
+    # publish and two job writes); "always": every one, for consumers of the events topic itself.
+    progress_events: Literal["subscribed", "always"] = "subscribed"
 
     # Leases and grace periods. The local stack shortens some so crash tests converge in seconds.
     submit_lease_s: float = Field(default=60.0, gt=0)

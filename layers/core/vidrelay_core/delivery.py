@@ -31,6 +31,7 @@ from .queues import DeliveryRef, EventMessage, Queues
 from .store.jobs import JobStore
 from .store.tenants import TenantStore
 from .store.webhooks import WebhookStore
+from .subscriptions import job_target_wants, job_webhook
 
 RETRY_DELAYS_S = (5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400)
 MAX_ATTEMPTS = len(RETRY_DELAYS_S) + 1
@@ -97,9 +98,9 @@ class DeliveryWorker:
             if job is None:
                 return []
             tenant = job.tenant
-            webhook = {"url": job.webhook_url, "events": list(job.webhook_events)} if job.webhook_url else None
+            webhook = job_webhook(job)
         targets: list[tuple[str, str]] = []
-        if webhook and webhook.get("url") and (not webhook.get("events") or event.type in webhook["events"]):
+        if webhook and job_target_wants(webhook.get("url"), webhook.get("events") or (), event.type):
             targets.append((JOB_TARGET, str(webhook["url"])))
         targets += [(ep.id, "") for ep in self.hooks.list_endpoints(tenant) if ep.wants(event.type)]
         if not targets:

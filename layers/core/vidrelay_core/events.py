@@ -1,7 +1,8 @@
 """The SNS adapter: video events (OpenAI webhook event shape, SPEC §5) built from a job and published.
 
-Message attributes let subscriptions filter without reading the body: `type`, `tenant`, and `origin: intake` for
-jobs of the S3 intake (the intake's results queue subscribes to those only).
+Message attributes let subscriptions filter without reading the body: `type`, `tenant`, `webhooks` (`yes` when a
+webhook target wants the event: the webhook queue subscribes to those only, subscriptions.py) and `origin: intake`
+for jobs of the S3 intake (the intake's results queue subscribes to those only).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ class EventPublisher:
         self._sns = sns
         self._topic_arn = topic_arn
 
-    def publish(self, job: Job, *, retention_days: int) -> dict[str, Any]:
+    def publish(self, job: Job, *, retention_days: int, webhooks: bool = True) -> dict[str, Any]:
         """Publishes the job's last event and answers it."""
         event = envelope(job, retention_days=retention_days)
         attributes = {
             "type": {"DataType": "String", "StringValue": event["type"]},
             "tenant": {"DataType": "String", "StringValue": job.tenant},
+            "webhooks": {"DataType": "String", "StringValue": "yes" if webhooks else "no"},
         }
         if job.intake is not None:
             attributes["origin"] = {"DataType": "String", "StringValue": "intake"}

@@ -149,12 +149,15 @@ class Components:
     @cached_property
     def lifecycle(self) -> Lifecycle:
         from .lifecycle import Lifecycle
+        from .subscriptions import Subscriptions
 
         return Lifecycle(
             self.jobs,
             self.publisher,
             retention_days=self.settings.retention_days,
             outbox_grace_s=self.settings.outbox_grace_s,
+            subscriptions=Subscriptions(self.hooks),
+            progress_events=self.settings.progress_events,
             clock=self.clock,
         )
 

@@ -68,6 +68,17 @@ class WebhookStore:
         found = [_endpoint(item) for item in self._query_all(f"TENANT#{tenant}", "ENDPOINT#")]
         return sorted(found, key=lambda e: e.created_at)
 
+    def endpoint_interests(self, tenant: str) -> list[tuple[str, ...]]:
+        """The event types of each enabled endpoint (empty: every type), read without the endpoints' secrets or
+        URLs: the functions that publish events may read these attributes only (template.yaml)."""
+        items = self._table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": f"TENANT#{tenant}", ":prefix": "ENDPOINT#"},
+            ProjectionExpression="pk, sk, event_types, disabled_at",
+            ConsistentRead=True,
+        )
+        return [tuple(item.get("event_types") or ()) for item in items if item.get("disabled_at") is None]
+
     def delete_endpoint(self, tenant: str, endpoint_id: str) -> bool:
         return self._table.conditional(
             "delete_item", Key=_endpoint_key(tenant, endpoint_id), ConditionExpression="attribute_exists(pk)"
