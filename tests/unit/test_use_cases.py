@@ -582,3 +582,36 @@ def test_a_poller_sleeps_to_the_next_due_job_within_its_budget_and_checks_it_onc
 
     assert stats.checked == 1 and world.adapters[0].polled == [job.id]
     assert slept[0] == pytest.approx(due_at - started)  # straight to the due job, no tick-by-tick sweeping
+
+
+def test_unchanged_polls_inside_one_sweep_write_nothing_until_the_last_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a job the upstream keeps reporting at 40 %, and a poller with a 50 s budget
+    same = PollResult(state="in_progress", progress=40, raw_status="in_progress")
+    world = World(FakeAdapter("primary", polls=[same] * 10))
+    job = world.new_video()
+    world.check_when_due(job)  # now running at 40 %, due again a poll interval later
+    writes: list[float] = []
+    reschedule = world.jobs.reschedule
+
+    def counted(job: Job, next_check_at: float) -> Job:
+        writes.append(next_check_at)
+        return reschedule(job, next_check_at)
+
+    world.jobs.reschedule = counted  # type: ignore[method-assign]
+    import vidrelay_core.polling as polling
+
+    monkeypatch.setattr(polling, "time", types.SimpleNamespace(sleep=world.clock.advance))
+    started = world.clock()
+    interval = world.poller.interval(world.job(job))
+    version = world.job(job).version
+
+    # When it sweeps its budget
+    stats = world.poller.sweep(until=started + 50, tick_s=1.0)
+
+    # Then it checked the job at its interval, and wrote only the check that falls after its budget
+    polls = len(world.adapters[0].polled) - 1
+    assert stats.by_outcome == {"unchanged": polls} and polls == int(50 // interval) == 3
+    assert len(writes) == 1 and writes[0] >= started + 50
+    assert world.job(job).version == version  # no transition either
+    # And a sweep in a new container (which remembers nothing) finds it due where the store says
+    assert world.job(job).next_check_at == writes[0]

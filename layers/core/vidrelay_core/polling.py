@@ -86,6 +86,10 @@ class Poller:
         self.retries = retries
         self.clock = clock
         self.interval = poll_interval(settings)
+        # Unchanged polls whose next check falls inside the running sweep are not written: the job's stored
+        # next_check_at (still due) and when this sweep checks it again, by id. Void once the stored value moves.
+        self._held: dict[str, tuple[float, float]] = {}
+        self._horizon: float | None = None
 
     # -- sweeps -------------------------------------------------------------------------------------------------
 
@@ -96,9 +100,17 @@ class Poller:
         stats = SweepStats(sweeps=1)
         now = self.clock()
         horizon = now if until is None else max(now, until)
+        self._horizon = until
+        try:
+            return self._sweep_once(stats, now, horizon)
+        finally:
+            self._horizon = None
+
+    def _sweep_once(self, stats: SweepStats, now: float, horizon: float) -> SweepStats:
         keys = [key for shard in range(self.settings.inflight_shards) for key in self.jobs.due_keys(shard, horizon)]
-        due = list(dict.fromkeys(key.video_id for key in keys if key.next_check_at <= now))
-        stats.next_due_at = min((key.next_check_at for key in keys if key.next_check_at > now), default=None)
+        due_at = {key.video_id: self._due_at(key.video_id, key.next_check_at) for key in keys}
+        due = [video_id for video_id, at in due_at.items() if at <= now]
+        stats.next_due_at = min((at for at in due_at.values() if now < at <= horizon), default=None)
         stats.due = len(due)
         if not due:
             return stats
@@ -117,6 +129,15 @@ class Poller:
                 elif outcome == "error":
                     stats.errors += 1
         return stats
+
+    def _due_at(self, video_id: str, stored_at: float) -> float:
+        held = self._held.get(video_id)
+        if held is None:
+            return stored_at
+        if held[0] != stored_at:  # written since: what is stored decides
+            del self._held[video_id]
+            return stored_at
+        return held[1]
 
     def sweep(self, *, until: float, tick_s: float = 1.0) -> SweepStats:
         """Sweeps until `until` (the scheduled invocation's budget), so jobs are checked at their own interval
@@ -293,8 +314,14 @@ class Poller:
 
     def _later(self, job: Job, at: float) -> None:
         """The next check at `at`; a run of failed polls that this poll ended is cleared from the job too (a new
-        version then, since the Video object showed it)."""
+        version then, since the Video object showed it). A poll that changed nothing and whose next check this
+        sweep makes itself writes nothing: the job stays due in the index, and the sweep remembers when to check
+        it (a poller that dies forgets, and the next one checks it at once: one poll early, never one lost)."""
         if job.retry_stage is None:
+            if self._horizon is not None and job.next_check_at is not None and at < self._horizon:
+                self._held[job.id] = (job.next_check_at, at)
+                return
+            self._held.pop(job.id, None)
             self.lifecycle.reschedule(job, at)
         else:
             self.lifecycle.save(job, recovered(job).with_changes(next_check_at=at))
