@@ -21,9 +21,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from .apigw import HttpApi
 from .aws import LocalAws
 from .provision import ResourceMap, provision
-from .router import Scheduler, SqsPoller
+from .router import Scheduler, SnsSubscriber, SqsPoller
 from .runtime import FunctionPool
-from .template import Template
+from .template import EventSpec, FunctionSpec, Template
 
 log = logging.getLogger("vidrelay.local")
 
@@ -248,6 +248,8 @@ class LocalStack:
                                 name=f"sqs-{fn.logical_id}-{worker}",
                             )
                         )
+                elif event.kind == "sns" and event.topic:
+                    self._threads.extend(self._sns_subscribers(sqs, fn, event, pool))
                 elif event.kind == "schedule":
                     self._threads.append(
                         Scheduler(
@@ -260,6 +262,44 @@ class LocalStack:
                     )
         for thread in self._threads:
             thread.start()
+
+    def _sns_subscribers(self, sqs: Any, fn: FunctionSpec, event: EventSpec, pool: FunctionPool) -> list[SnsSubscriber]:
+        """SNS → Lambda: a queue of the local stack's own takes what the template's filter policy lets through,
+        and as many invokers as the function has containers (Lambda runs asynchronous invocations side by side)."""
+        import boto3
+
+        assert self.resources is not None
+        queue_url = sqs.create_queue(
+            QueueName=f"vidrelay-local-{fn.logical_id}-{event.name}",
+            # An invocation in progress is never handed out a second time.
+            Attributes={"VisibilityTimeout": str(fn.timeout_s + 60)},
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": "false"}
+        if event.filter_policy:
+            attributes["FilterPolicy"] = json.dumps(event.filter_policy)
+            attributes["FilterPolicyScope"] = event.filter_policy_scope
+        subscription = boto3.client("sns").subscribe(
+            TopicArn=self.resources.ref(event.topic or ""),
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )
+        on_failure = fn.async_invoke.on_failure
+        return [
+            SnsSubscriber(
+                pool,
+                sqs=sqs,
+                queue_url=queue_url,
+                subscription_arn=subscription["SubscriptionArn"],
+                async_invoke=fn.async_invoke,
+                failure_queue_url=self.resources.queue_url(on_failure) if on_failure else None,
+                stop=self._stop,
+                name=f"sns-{fn.logical_id}-{event.name}-{worker}",
+            )
+            for worker in range(self.options.containers)
+        ]
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
