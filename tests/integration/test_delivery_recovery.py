@@ -9,7 +9,6 @@ message back rather than refusing.
 from __future__ import annotations
 
 import pytest
-
 from vidrelay_core.delivery import LEASE_S, MAX_ATTEMPTS
 from vidrelay_core.ledger import JOB_TARGET
 from vidrelay_core.queues import DeliveryRef, EventMessage
