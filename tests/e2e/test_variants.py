@@ -93,3 +93,41 @@ def test_deleting_a_video_removes_its_previews(local_stack: LocalStackProcess) -
     prefix = video["output"]["s3_uri"].removeprefix(f"s3://{bucket}/").removesuffix(".mp4")
     left = local_stack.aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     assert left == []
+
+
+def png_of(color: tuple[int, int, int], size: tuple[int, int] = (1280, 720)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_outputs_differ_by_prompt_and_the_thumbnail_shows_the_reference_image(
+    sdk: openai.OpenAI, local_stack: LocalStackProcess
+) -> None:
+    # Given two text-to-video jobs with different prompts, and an image-to-video job with one of those prompts
+    prompt = "a red balloon over the sea"
+    created = [
+        sdk.videos.create(model="sora-2", prompt=prompt, seconds="4", size="1280x720"),
+        sdk.videos.create(model="sora-2", prompt="a blue whale under the ice", seconds="4", size="1280x720"),
+        sdk.videos.create(
+            model="sora-2",
+            prompt=prompt,
+            seconds="4",
+            size="1280x720",
+            input_reference=("red.png", png_of((220, 20, 30)), "image/png"),
+        ),
+    ]
+    with local_stack.http() as client:
+        shown = [wait_for_variants(client, video.id) for video in created]
+
+    # Then every output is a different video
+    assert len({video["output"]["sha256"] for video in shown}) == 3, [v["output"] for v in shown]
+    # And the image-to-video thumbnail shows the reference image where the text-only one shows its own picture
+    pictures = [
+        decoded(sdk.videos.download_content(video["id"], variant="thumbnail").read()).convert("RGB")
+        for video in (shown[0], shown[2])
+    ]
+    centres = [picture.getpixel((picture.width // 2, picture.height // 3)) for picture in pictures]
+    red, green, blue = centres[1]
+    assert red > 150 and green < 80 and blue < 80, centres
+    assert centres[0] != centres[1]
