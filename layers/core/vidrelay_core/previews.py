@@ -162,14 +162,12 @@ def derive(reader: S3RangeReader, *, width: int, height: int, duration_s: float)
             raise PreviewFailed("video_not_decodable", "the stored MP4 has no video track")
         stream = container.streams.video[0]
         if stream.codec_context is None:
-            codec = _sample_entry(reader)
-            raise PreviewFailed(
-                "codec_not_decodable",
-                f"the video's codec ({codec}) cannot be decoded here, so no thumbnail or spritesheet was made; "
-                "the MP4 itself is stored and downloadable",
-            )
+            raise _codec_not_decodable(reader)
         try:
             frames = dict(_frames_at(container, stream, wanted))
+        except av.error.DecoderNotFoundError as exc:
+            _reraise_read_error(reader)
+            raise _codec_not_decodable(reader) from exc
         except av.error.FFmpegError as exc:
             _reraise_read_error(reader)
             raise PreviewFailed("video_not_decodable", f"the video stream cannot be decoded: {exc}") from exc
@@ -256,6 +254,14 @@ def _spritesheet(frames: list[Image], aspect: tuple[int, int], duration_s: float
         tile_width=tile_width,
         tile_height=tile_height,
         interval_s=round(duration_s / len(frames), 3),
+    )
+
+
+def _codec_not_decodable(reader: S3RangeReader) -> PreviewFailed:
+    return PreviewFailed(
+        "codec_not_decodable",
+        f"the video's codec ({_sample_entry(reader)}) cannot be decoded here, so no thumbnail or spritesheet was "
+        "made; the MP4 itself is stored and downloadable",
     )
 
 
