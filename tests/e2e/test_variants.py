@@ -131,3 +131,24 @@ def test_outputs_differ_by_prompt_and_the_thumbnail_shows_the_reference_image(
     red, green, blue = centres[1]
     assert red > 150 and green < 80 and blue < 80, centres
     assert centres[0] != centres[1]
+
+
+@pytest.mark.parametrize(
+    "request_fields",
+    [
+        pytest.param({"json": {"model": "seedance-2.0", "duration": 4, "aspect_ratio": "1:1"}}, id="seedance-1:1"),
+        pytest.param({"json": {"model": "sora_video2"}}, id="chat-stream"),
+    ],
+)
+def test_every_upstream_familys_video_gets_its_previews(
+    local_stack: LocalStackProcess, request_fields: dict[str, Any]
+) -> None:
+    body = {**request_fields["json"], "prompt": "a windmill at noon"}
+    with local_stack.http() as client:
+        created = client.post("/videos", json=body).raise_for_status().json()
+        video = wait_for_variants(client, created["id"], timeout_s=90)
+
+    output, variants = video["output"], video["variants"]
+    assert variants["status"] == "ready", variants
+    thumbnail = variants["thumbnail"]
+    assert thumbnail["width"] / thumbnail["height"] == pytest.approx(output["width"] / output["height"], rel=0.01)
