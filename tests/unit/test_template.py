@@ -23,6 +23,7 @@ from vidrelay_core.config import Settings
 from vidrelay.local.stack import _containers
 from vidrelay.local.template import (
     NO_VALUE,
+    AsyncInvokeSpec,
     Template,
     UnresolvableError,
     load_yaml,
@@ -88,6 +89,8 @@ EXPECTED_POLICY_TARGETS = {
     "DownloaderFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", *UPSTREAM_KEYS},
     "StreamerFunction": {"JobsTable", "ResultsBucket", "VideoEventsTopic", "DownloadQueue", *UPSTREAM_KEYS},
     "NotifierFunction": {"JobsTable", "WebhookQueue", "WebhookDeadLetterQueue"},
+    # Its on-failure destination's SendMessage is the statement SAM adds for EventInvokeConfig.
+    "ThumbnailerFunction": {"JobsTable", "ResultsBucket", "ThumbnailerDeadLetterQueue"},
     "IntakeFunction": {
         "JobsTable",
         "IntakeBucket",
@@ -697,6 +700,65 @@ def test_the_intake_function_writes_outbox_only_and_reads_inbox_only(cfn: dict[s
     assert not any(action == "s3:DeleteObject" and "IntakeBucket" in resource for action, resource in s3)
 
 
+def test_the_thumbnailer_is_subscribed_to_completed_events_directly_with_async_retries(cfn: dict[str, Any]) -> None:
+    subscriptions = {
+        lid: r["Properties"]
+        for lid, r in _of_type(cfn, "AWS::SNS::Subscription").items()
+        if r["Properties"]["Protocol"] == "lambda"
+    }
+    (invoke_config,) = _of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()
+    mappings = _of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+
+    # Straight from the topic: no queue, so nothing polls (and bills) while no video completes.
+    assert list(subscriptions.values()) == [
+        {
+            "Endpoint": {"Fn::GetAtt": ["ThumbnailerFunction", "Arn"]},
+            "Protocol": "lambda",
+            "TopicArn": {"Ref": "VideoEventsTopic"},
+            "FilterPolicy": {"type": ["video.completed"]},
+        }
+    ]
+    assert not [m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": "ThumbnailerFunction"}]
+    assert invoke_config["Properties"]["FunctionName"] == {"Ref": "ThumbnailerFunction"}
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
+    assert invoke_config["Properties"]["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": ["ThumbnailerDeadLetterQueue", "Arn"]}}
+    }
+
+
+def test_the_thumbnailer_reads_stored_mp4s_and_writes_only_their_previews(cfn: dict[str, Any]) -> None:
+    role = _of_type(cfn, "AWS::IAM::Role")["ThumbnailerFunctionRole"]
+    grants = {
+        (action, json.dumps(resource))
+        for statement in _statements(role)
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    s3 = {(action, resource) for action, resource in grants if action.startswith("s3:")}
+
+    assert {(a, r) for a, r in s3 if a == "s3:GetObject"} == {
+        ("s3:GetObject", '{"Fn::Sub": "${ResultsBucket.Arn}/videos/*.mp4"}')
+    }
+    writes = {r for a, r in s3 if a in ("s3:PutObject", "s3:DeleteObject")}
+    assert writes == {
+        '{"Fn::Sub": "${ResultsBucket.Arn}/videos/*.thumbnail.webp"}',
+        '{"Fn::Sub": "${ResultsBucket.Arn}/videos/*.spritesheet.jpg"}',
+    }
+    assert {a for a, _ in grants if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+def test_only_the_thumbnailer_carries_the_decoder_layer_pinned_as_in_pyproject(raw: dict[str, Any]) -> None:
+    functions = {lid: r for lid, r in raw["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    with_media = {lid for lid, r in functions.items() if {"Ref": "MediaLayer"} in r["Properties"].get("Layers", [])}
+    media_pins = {
+        line.strip() for line in (ROOT / "layers/media/requirements.txt").read_text().splitlines() if "==" in line
+    }
+
+    assert with_media == {"ThumbnailerFunction"}
+    assert raw["Resources"]["MediaLayer"]["Properties"]["ContentUri"] == "layers/media/"
+    assert media_pins and all(f'"{pin}"' in (ROOT / "pyproject.toml").read_text() for pin in media_pins)
+
+
 # ------------------------------------------------------------------------------------------- data and queues
 
 
@@ -765,6 +827,7 @@ def test_work_queues_redrive_to_their_dead_letter_queues(
         ("WebhookDeadLetterAlarm", "WebhookDeadLetterQueue"),
         ("StreamDeadLetterAlarm", "StreamDeadLetterQueue"),
         ("IntakeDeadLetterAlarm", "IntakeDeadLetterQueue"),
+        ("ThumbnailerDeadLetterAlarm", "ThumbnailerDeadLetterQueue"),
         ("ApiErrorsAlarm", "ApiFunction"),
         ("PollerErrorsAlarm", "PollerFunction"),
         ("StreamerErrorsAlarm", "StreamerFunction"),
@@ -917,6 +980,21 @@ def test_functions_merge_globals_with_their_own_settings() -> None:
     assert poller.environment["VIDRELAY_POLLER_SWEEP_SECONDS"] == "50"
     assert poller.environment["VIDRELAY_JOBS_TABLE"] == {"Ref": "JobsTable"}
     assert [(e.name, e.kind, e.schedule) for e in poller.events] == [("Sweep", "schedule", "rate(1 minute)")]
+
+
+def test_sns_events_carry_their_topic_filter_policy_and_the_async_invoke_config() -> None:
+    thumbnailer = Template.load(TEMPLATE).function("ThumbnailerFunction")
+
+    (event,) = thumbnailer.events
+    assert (event.kind, event.topic, event.filter_policy, event.filter_policy_scope) == (
+        "sns",
+        "VideoEventsTopic",
+        {"type": ["video.completed"]},
+        "MessageAttributes",
+    )
+    assert thumbnailer.async_invoke == AsyncInvokeSpec(
+        max_retries=2, max_event_age_s=21600, on_failure="ThumbnailerDeadLetterQueue"
+    )
 
 
 def test_sqs_events_name_their_queue_by_logical_id() -> None:

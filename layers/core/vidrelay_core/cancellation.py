@@ -1,4 +1,4 @@
-"""Deleting a video: canceled first if still in flight, then its stored MP4 and reference inputs removed.
+"""Deleting a video: canceled first if still in flight, then its stored MP4, previews and reference inputs removed.
 
 The seeds offer no upstream cancel; the upstream task just runs out and is never fetched.
 """
@@ -13,6 +13,7 @@ from .errors import StaleJob
 from .jobs import IN_FLIGHT, Job
 from .lifecycle import Lifecycle
 from .queries import VideoQueries
+from .thumbnailing import PREVIEW_VARIANTS, preview_key
 
 
 class DeleteVideo:
@@ -51,6 +52,9 @@ class DeleteVideo:
                 job = self.queries.get(tenant, video_id)
         if job.output is not None:
             self._s3.delete_object(Bucket=job.output.bucket, Key=job.output.key)
+            # By their fixed keys, not the record: the thumbnailer may be storing them this very moment.
+            for variant in PREVIEW_VARIANTS:
+                self._s3.delete_object(Bucket=job.output.bucket, Key=preview_key(job, variant))
         for stored in job.references:
             self._s3.delete_object(Bucket=self._inputs_bucket, Key=stored.key)
         return job

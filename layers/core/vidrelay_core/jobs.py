@@ -77,6 +77,25 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A picture derived from the stored MP4 (thumbnailing.py), kept beside it in the results bucket. A
+    spritesheet is `columns` x `rows` tiles of `tile_width` x `tile_height`, one every `interval_s` seconds,
+    left to right then top to bottom."""
+
+    variant: Literal["thumbnail", "spritesheet"]
+    key: str
+    content_type: str
+    bytes: int
+    width: int
+    height: int
+    columns: int = 1
+    rows: int = 1
+    tile_width: int = 0
+    tile_height: int = 0
+    interval_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class StoredReference:
     """A prepared reference input waiting in the results bucket (under `inputs/`) for (re)submission. `field` is
     the request field it came in (`input_reference`, `files`, `first_frame_image`, `last_frame_image`); the
@@ -166,6 +185,11 @@ class Job:
     retrying_since: float | None = None
     last_error_code: str | None = None
     last_error_message: str | None = None
+    # The thumbnail and spritesheet derived after completion, or why none could be (a codec that cannot be
+    # decoded, a broken stream): never a reason to fail the job, which stays completed either way.
+    previews: tuple[Preview, ...] = ()
+    preview_error_code: str | None = None
+    preview_error_message: str | None = None
 
     @property
     def public_status(self) -> str:
@@ -174,6 +198,9 @@ class Job:
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL
+
+    def preview(self, variant: str) -> Preview | None:
+        return next((p for p in self.previews if p.variant == variant), None)
 
     def moved(self, state: State, **changes: Any) -> Job:
         """The job after a transition: the state machine is checked here, the version is bumped by the store."""

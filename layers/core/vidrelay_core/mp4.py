@@ -187,6 +187,31 @@ def _parse_moov(moov: memoryview, major_brand: str) -> Mp4Info:
     return Mp4Info(duration_s=duration_s, width=width, height=height, major_brand=major_brand)
 
 
+def video_sample_entry(moov: bytes) -> str | None:
+    """The sample entry type of the first video track (`avc1`, `hvc1`, `av01`...): the codec, as the file names
+    it. `moov` is the box's payload."""
+    view = memoryview(moov)
+    for trak in _children(view, 0, len(view)):
+        if trak.kind != b"trak":
+            continue
+        media = _child(view, trak, b"mdia")
+        handler = _child(view, media, b"hdlr") if media else None
+        if media is None or handler is None or bytes(view[handler.start + 8 : handler.start + 12]) != b"vide":
+            continue
+        table = _child(view, media, b"minf")
+        table = _child(view, table, b"stbl") if table else None
+        entries = _child(view, table, b"stsd") if table else None
+        # stsd: version/flags and an entry count, then the entries, each a box whose type is the codec.
+        if entries is None or entries.end - entries.start < 16:
+            return None
+        return _name(bytes(view[entries.start + 12 : entries.start + 16]))
+    return None
+
+
+def _child(buffer: memoryview, parent: _Box, kind: bytes) -> _Box | None:
+    return next((box for box in _children(buffer, parent.start, parent.end) if box.kind == kind), None)
+
+
 def _read_mvhd(moov: memoryview, box: _Box) -> tuple[int, int]:
     """(timescale, duration) of the whole presentation; duration 0 when unknown."""
     version = _version(moov, box)

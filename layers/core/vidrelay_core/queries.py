@@ -75,23 +75,39 @@ class VideoQueries:
         return Usage(first, last, rows)
 
     def content_url(self, tenant: str, video_id: str, variant: str) -> str:
-        """A short-lived presigned GET of the stored MP4."""
+        """A short-lived presigned GET of the stored MP4, or of its thumbnail or spritesheet."""
         job = self.get(tenant, video_id)
-        if variant != "video":
-            raise InvalidRequest("variant", variant, '"video" (thumbnails and spritesheets are not kept)')
         if job.state != "completed" or job.output is None:
             raise NotReady(
                 f"Video '{video_id}' is {job.public_status}; content is available once it is completed.",
                 param="video_id",
             )
+        key, content_type, filename = job.output.key, "video/mp4", f"{job.id}.mp4"
+        if variant != "video":
+            preview = job.preview(variant)
+            if preview is None and job.preview_error_code:
+                raise InvalidRequest(
+                    "variant",
+                    variant,
+                    f'"video" for this video: no {variant} could be derived ({job.preview_error_message})',
+                    code="variant_not_available",
+                )
+            if preview is None:
+                raise NotReady(
+                    f"The {variant} of video '{video_id}' is still being made from the stored MP4; "
+                    "try again in a few seconds.",
+                    param="variant",
+                )
+            key, content_type = preview.key, preview.content_type
+            filename = f"{job.id}.{variant}.{preview.key.rsplit('.', 1)[-1]}"
         return str(
             self._s3.generate_presigned_url(
                 "get_object",
                 Params={
                     "Bucket": job.output.bucket,
-                    "Key": job.output.key,
-                    "ResponseContentType": "video/mp4",
-                    "ResponseContentDisposition": f'attachment; filename="{job.id}.mp4"',
+                    "Key": key,
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": f'attachment; filename="{filename}"',
                 },
                 ExpiresIn=self._presign_ttl_s,
             )

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .store.webhooks import WebhookStore
     from .streaming import Streamer
     from .submission import Submitter
+    from .thumbnailing import Thumbnailer
     from .uploads import Uploads
     from .upstream import Adapter
 
@@ -309,6 +310,12 @@ class Components:
             content_retry_delay_s=self.settings.content_retry_delay_s,
             clock=self.clock,
         )
+
+    @cached_property
+    def thumbnailer(self) -> Thumbnailer:
+        from .thumbnailing import Thumbnailer
+
+        return Thumbnailer(self.jobs, s3=self.clients("s3"), clock=self.clock)
 
     @cached_property
     def delivery(self) -> DeliveryWorker:

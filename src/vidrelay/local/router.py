@@ -1,16 +1,21 @@
 """The event router: does what AWS does between resources and functions, which moto does not — feeds SQS
-messages to their functions in the SQS event shape (deleting what succeeded, leaving failures to come back)
-and runs scheduled functions."""
+messages to their functions in the SQS event shape (deleting what succeeded, leaving failures to come back),
+delivers SNS notifications to subscribed functions as Lambda's asynchronous invocations, and runs scheduled
+functions."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from .runtime import FunctionPool
+from .template import AsyncInvokeSpec
 
 log = logging.getLogger("vidrelay.local.router")
 
@@ -99,6 +104,130 @@ class SqsPoller(threading.Thread):
             "eventSourceARN": self._queue_arn,
             "awsRegion": self._pool.region,
         }
+
+
+# Lambda retries a failed asynchronous invocation after about one minute, then two; locally a second, then two.
+LOCAL_ASYNC_RETRY_DELAYS_S = (1.0, 2.0)
+
+
+class SnsSubscriber(threading.Thread):
+    """An SNS subscription of a function, as AWS runs it: the topic passes on what matches the subscription's
+    filter policy, and Lambda invokes the function asynchronously, trying a failed invocation `max_retries` more
+    times before it sends Lambda's on-failure record (the event included) to the destination queue.
+
+    Locally the topic delivers to a queue of the local stack's own, subscribed with the template's filter policy
+    (moto evaluates it, as SNS would), and this thread invokes the function from there: nothing published while
+    the function is busy is lost, and a retry is the message becoming visible again after the retry delay."""
+
+    def __init__(
+        self,
+        pool: FunctionPool,
+        *,
+        sqs: Any,
+        queue_url: str,
+        subscription_arn: str,
+        async_invoke: AsyncInvokeSpec,
+        failure_queue_url: str | None,
+        stop: threading.Event,
+        name: str,
+        retry_delays_s: Sequence[float] = LOCAL_ASYNC_RETRY_DELAYS_S,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self._pool = pool
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._subscription_arn = subscription_arn
+        self._async = async_invoke
+        self._failure_queue_url = failure_queue_url
+        self._retry_delays_s = tuple(retry_delays_s) or (0.0,)
+        self._halt = stop
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url,
+                    MaxNumberOfMessages=1,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                ).get("Messages", [])
+            except Exception:  # moto stopping under us at shutdown
+                if self._halt.is_set():
+                    return
+                log.exception("receive failed")
+                time.sleep(0.5)
+                continue
+            for message in messages:
+                self.deliver(message)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        """Invokes the function with one notification; on failure, schedules the next try or gives up."""
+        notification = json.loads(message["Body"])
+        event = {"Records": [sns_record(notification, self._subscription_arn)]}
+        attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        sent_at = int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
+        try:
+            self._pool.invoke(event)
+        except Exception as exc:
+            too_old = time.time() - sent_at >= self._async.max_event_age_s
+            if attempt <= self._async.max_retries and not too_old:
+                delay = self._retry_delays_s[min(attempt - 1, len(self._retry_delays_s) - 1)]
+                log.warning(
+                    "%s failed on an SNS event (try %d of %d); tried again in %.0f s: %s",
+                    self._pool.spec.logical_id,
+                    attempt,
+                    self._async.max_retries + 1,
+                    delay,
+                    exc,
+                )
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=int(delay)
+                )
+                return
+            log.error("%s failed on an SNS event %d times; giving up: %s", self._pool.spec.logical_id, attempt, exc)
+            if self._failure_queue_url:
+                record = on_failure_record(event, self._pool, attempt=attempt, error=exc)
+                self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(record))
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sns_record(notification: dict[str, Any], subscription_arn: str) -> dict[str, Any]:
+    """Lambda's SNS event record, from the notification as SNS delivers it to a queue (not raw)."""
+    return {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": subscription_arn,
+        "Sns": {
+            "Type": notification.get("Type", "Notification"),
+            "MessageId": notification["MessageId"],
+            "TopicArn": notification["TopicArn"],
+            "Subject": notification.get("Subject"),
+            "Message": notification["Message"],
+            "Timestamp": notification.get("Timestamp"),
+            "SignatureVersion": notification.get("SignatureVersion", "1"),
+            "Signature": notification.get("Signature", ""),
+            "SigningCertUrl": notification.get("SigningCertURL", ""),
+            "UnsubscribeUrl": notification.get("UnsubscribeURL", ""),
+            "MessageAttributes": notification.get("MessageAttributes", {}),
+        },
+    }
+
+
+def on_failure_record(event: dict[str, Any], pool: FunctionPool, *, attempt: int, error: Exception) -> dict[str, Any]:
+    """What Lambda sends an SQS on-failure destination after the last try of an asynchronous invocation."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:{pool.region}:123456789012:function:{pool.spec.logical_id}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempt,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
 
 
 class Scheduler(threading.Thread):

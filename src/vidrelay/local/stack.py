@@ -4,6 +4,7 @@ and the event router wires them exactly as the template says."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -23,9 +24,9 @@ from vidrelay.localstate import remove_state, write_state
 from .apigw import HttpApi
 from .aws import LocalAws
 from .provision import ResourceMap, provision
-from .router import Scheduler, SqsPoller
+from .router import Scheduler, SnsSubscriber, SqsPoller
 from .runtime import FunctionPool
-from .template import FunctionSpec, Template
+from .template import EventSpec, FunctionSpec, Template
 
 log = logging.getLogger("vidrelay.local")
 
@@ -282,6 +283,8 @@ class LocalStack:
                                 name=f"sqs-{fn.logical_id}-{worker}",
                             )
                         )
+                elif event.kind == "sns" and event.topic:
+                    self._threads.extend(self._sns_subscribers(sqs, fn, event, pool))
                 elif event.kind == "schedule":
                     self._threads.append(
                         Scheduler(
@@ -294,6 +297,44 @@ class LocalStack:
                     )
         for thread in self._threads:
             thread.start()
+
+    def _sns_subscribers(self, sqs: Any, fn: FunctionSpec, event: EventSpec, pool: FunctionPool) -> list[SnsSubscriber]:
+        """SNS → Lambda: a queue of the local stack's own takes what the template's filter policy lets through,
+        and as many invokers as the function has containers (Lambda runs asynchronous invocations side by side)."""
+        import boto3
+
+        assert self.resources is not None
+        queue_url = sqs.create_queue(
+            QueueName=f"vidrelay-local-{fn.logical_id}-{event.name}",
+            # An invocation in progress is never handed out a second time.
+            Attributes={"VisibilityTimeout": str(fn.timeout_s + 60)},
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        attributes = {"RawMessageDelivery": "false"}
+        if event.filter_policy:
+            attributes["FilterPolicy"] = json.dumps(event.filter_policy)
+            attributes["FilterPolicyScope"] = event.filter_policy_scope
+        subscription = boto3.client("sns").subscribe(
+            TopicArn=self.resources.ref(event.topic or ""),
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )
+        on_failure = fn.async_invoke.on_failure
+        return [
+            SnsSubscriber(
+                pool,
+                sqs=sqs,
+                queue_url=queue_url,
+                subscription_arn=subscription["SubscriptionArn"],
+                async_invoke=fn.async_invoke,
+                failure_queue_url=self.resources.queue_url(on_failure) if on_failure else None,
+                stop=self._stop,
+                name=f"sns-{fn.logical_id}-{event.name}-{worker}",
+            )
+            for worker in range(self.options.containers)
+        ]
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

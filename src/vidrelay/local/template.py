@@ -19,6 +19,7 @@ import yaml
 
 __all__ = [
     "NO_VALUE",
+    "AsyncInvokeSpec",
     "EventKind",
     "EventSpec",
     "FunctionSpec",
@@ -115,7 +116,7 @@ class Parameter:
         return str(value)
 
 
-EventKind = Literal["http", "sqs", "schedule", "s3"]
+EventKind = Literal["http", "sqs", "schedule", "s3", "sns"]
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,19 @@ class EventSpec:
     s3_events: tuple[str, ...] = ()
     s3_prefix: str | None = None
     s3_suffix: str | None = None
+    topic: str | None = None  # logical id of the SNS topic
+    filter_policy: dict[str, Any] | None = None
+    filter_policy_scope: str = "MessageAttributes"
+
+
+@dataclass(frozen=True)
+class AsyncInvokeSpec:
+    """How Lambda treats an asynchronous invocation (SNS, S3 direct, EventBridge): `EventInvokeConfig`, with
+    Lambda's own defaults (two retries, six hours) when the function says nothing."""
+
+    max_retries: int = 2
+    max_event_age_s: int = 21_600
+    on_failure: str | None = None  # logical id of the SQS queue taking what failed every try
 
 
 @dataclass
@@ -147,6 +161,7 @@ class FunctionSpec:
     environment: dict[str, Any]
     events: list[EventSpec]
     runtime: str = ""
+    async_invoke: AsyncInvokeSpec = field(default_factory=AsyncInvokeSpec)
 
     @property
     def handler_module(self) -> str:
@@ -264,6 +279,7 @@ class Template:
             environment=dict(variables),
             events=events,
             runtime=str(resolve(properties.get("Runtime", ""), context)),
+            async_invoke=_async_invoke_spec(logical_id, properties.get("EventInvokeConfig") or {}, context),
         )
 
 
@@ -308,6 +324,19 @@ def _max_concurrency(scaling: Any, where: str) -> int | None:
     return int(scaling["MaximumConcurrency"])
 
 
+def _async_invoke_spec(function_id: str, config: dict[str, Any], context: ResolveContext) -> AsyncInvokeSpec:
+    on_failure = ((config.get("DestinationConfig") or {}).get("OnFailure")) or {}
+    if on_failure and on_failure.get("Type", "SQS") != "SQS":
+        raise ValueError(f"{function_id}.EventInvokeConfig: only an SQS on-failure destination is emulated locally")
+    return AsyncInvokeSpec(
+        max_retries=int(resolve(config.get("MaximumRetryAttempts", 2), context)),
+        max_event_age_s=int(resolve(config.get("MaximumEventAgeInSeconds", 21_600), context)),
+        on_failure=_logical_id_of(on_failure["Destination"], f"{function_id}.EventInvokeConfig")
+        if on_failure.get("Destination")
+        else None,
+    )
+
+
 def _event_spec(function_id: str, name: str, event: dict[str, Any]) -> EventSpec:
     kind = event.get("Type")
     properties = event.get("Properties") or {}
@@ -342,6 +371,15 @@ def _event_spec(function_id: str, name: str, event: dict[str, Any]) -> EventSpec
             s3_events=tuple(events) if isinstance(events, list) else (str(events),),
             s3_prefix=filters.get("prefix"),
             s3_suffix=filters.get("suffix"),
+        )
+    if kind == "SNS":
+        policy = properties.get("FilterPolicy")
+        return EventSpec(
+            name=name,
+            kind="sns",
+            topic=_logical_id_of(properties.get("Topic"), where),
+            filter_policy=dict(policy) if policy else None,
+            filter_policy_scope=str(properties.get("FilterPolicyScope", "MessageAttributes")),
         )
     # Failing loudly beats a local stack that silently never fires an event the cloud would.
     raise ValueError(f"{where}: event type {kind!r} is not emulated by the local stack")

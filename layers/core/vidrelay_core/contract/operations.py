@@ -126,14 +126,18 @@ OPERATIONS: tuple[Operation, ...] = (
         id="downloadVideoContent",
         method="GET",
         path="/v1/videos/{video_id}/content",
-        summary="Download the MP4",
+        summary="Download the MP4, its thumbnail or its spritesheet",
         tag="Videos",
         path_params=_VIDEO_ID,
         query=ContentQuery,
         answer=None,
         answer_status=302,
         answer_description="Redirect (Location) to a short-lived presigned S3 URL: no bytes pass through the API",
-        errors={400: "The video is not completed yet, or the variant is not kept", 404: _NO_VIDEO},
+        errors={
+            400: "The video is not completed yet, its thumbnail or spritesheet is still being made, or it could not "
+            "be made (the Video object's variants.error says why)",
+            404: _NO_VIDEO,
+        },
     ),
     Operation(
         id="remixVideo",

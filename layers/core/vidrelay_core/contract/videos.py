@@ -63,6 +63,37 @@ class VideoRetry(ApiModel):
     last_error: VideoError = Field(description="What the last try answered")
 
 
+class VideoPreview(ApiModel):
+    content_type: str = Field(examples=["image/webp"])
+    bytes: int
+    width: int
+    height: int
+
+
+class VideoSpritesheet(VideoPreview):
+    columns: int = Field(description="Tiles per row; tiles run left to right, then top to bottom")
+    rows: int
+    tile_width: int
+    tile_height: int
+    interval_s: float = Field(description="Seconds of video between two tiles; each shows the middle of its span")
+
+
+class VideoVariants(ApiModel):
+    """What `GET /v1/videos/{id}/content?variant=` serves for a completed video. The thumbnail and spritesheet
+    are derived from the stored MP4 a few seconds after completion; if they cannot be (say, a codec that cannot
+    be decoded), `error` says why and the video itself stays available."""
+
+    available: list[Literal[CONTENT_VARIANTS]] = Field(  # type: ignore[valid-type]
+        description="The variants that can be downloaded now"
+    )
+    status: Literal["pending", "ready", "failed"] = Field(
+        description="pending: the thumbnail and spritesheet are being made; failed: they cannot be (see error)"
+    )
+    thumbnail: VideoPreview | None
+    spritesheet: VideoSpritesheet | None
+    error: VideoError | None
+
+
 class Video(ApiModel):
     """OpenAI's Video object, plus vidrelay's task_id, provider, metadata, output, cost, webhook and retry."""
 
@@ -92,6 +123,9 @@ class Video(ApiModel):
     webhook: VideoWebhook | None
     retry: VideoRetry | None = Field(
         default=None, description="While a failing upstream is being retried: the stage, attempts and last error"
+    )
+    variants: VideoVariants | None = Field(
+        default=None, description="Once completed: which of video, thumbnail and spritesheet can be downloaded"
     )
 
     @classmethod
@@ -152,7 +186,42 @@ class Video(ApiModel):
             if job.webhook_url
             else None,
             retry=_retry(job),
+            variants=_variants(job),
         )
+
+
+def _variants(job: Job) -> VideoVariants | None:
+    if job.state != "completed" or job.output is None:
+        return None
+    thumbnail, spritesheet = job.preview("thumbnail"), job.preview("spritesheet")
+    error = (
+        VideoError(code=job.preview_error_code, message=job.preview_error_message or job.preview_error_code)
+        if job.preview_error_code
+        else None
+    )
+    return VideoVariants(
+        available=["video", *(p.variant for p in (thumbnail, spritesheet) if p is not None)],
+        status="failed" if error else "ready" if thumbnail and spritesheet else "pending",
+        thumbnail=VideoPreview(
+            content_type=thumbnail.content_type, bytes=thumbnail.bytes, width=thumbnail.width, height=thumbnail.height
+        )
+        if thumbnail
+        else None,
+        spritesheet=VideoSpritesheet(
+            content_type=spritesheet.content_type,
+            bytes=spritesheet.bytes,
+            width=spritesheet.width,
+            height=spritesheet.height,
+            columns=spritesheet.columns,
+            rows=spritesheet.rows,
+            tile_width=spritesheet.tile_width,
+            tile_height=spritesheet.tile_height,
+            interval_s=spritesheet.interval_s,
+        )
+        if spritesheet
+        else None,
+        error=error,
+    )
 
 
 def _retry(job: Job) -> VideoRetry | None:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import IdempotencyKeyReused, IdempotentReplay, LimitReached, StaleJob
-from ..jobs import TERMINAL, IntakeOrigin, Job, Output, StoredReference
+from ..jobs import TERMINAL, IntakeOrigin, Job, Output, Preview, StoredReference
 from .codec import Table, from_dynamo, number, to_dynamo
 
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -68,6 +68,7 @@ class JobStore:
         fields = asdict(job)
         fields["webhook_events"] = list(job.webhook_events)
         fields["references"] = [asdict(r) for r in job.references]
+        fields["previews"] = [asdict(p) for p in job.previews]
         item: dict[str, Any] = {**job_key(job.id), **{k: v for k, v in fields.items() if v is not None}}
         item.pop("next_check_at", None)
         item.pop("inflight_shard", None)
@@ -133,6 +134,9 @@ class JobStore:
             retrying_since=data.get("retrying_since"),
             last_error_code=data.get("last_error_code"),
             last_error_message=data.get("last_error_message"),
+            previews=tuple(Preview(**p) for p in data.get("previews", ())),
+            preview_error_code=data.get("preview_error_code"),
+            preview_error_message=data.get("preview_error_message"),
         )
 
     # -- writes -------------------------------------------------------------------------------------------------
@@ -219,6 +223,30 @@ class JobStore:
             raise StaleJob(job.id)
         done = replace(job, event_published=True)
         return replace(done, next_check_at=None) if job.state in TERMINAL else done
+
+    def record_previews(
+        self, job_id: str, previews: tuple[Preview, ...], *, error_code: str | None, error_message: str | None
+    ) -> bool:
+        """Records what was derived from a completed job's MP4 (or why nothing could be), once. Not a new
+        version, as for mark_published: the job's state is untouched, and a version bump would make the
+        downloader's closing mark_published lose its race and the poller republish video.completed. False when
+        the job is no longer there to take them (deleted meanwhile) or already has them."""
+        values: dict[str, Any] = {":completed": "completed", ":previews": [asdict(p) for p in previews]}
+        update = "SET previews = :previews"
+        if error_code is not None:
+            update += ", preview_error_code = :code, preview_error_message = :message"
+            values.update({":code": error_code, ":message": error_message or error_code})
+        return self._table.conditional(
+            "update_item",
+            Key=job_key(job_id),
+            UpdateExpression=update,
+            ConditionExpression=(
+                "#state = :completed AND attribute_not_exists(deleted_at) AND attribute_not_exists(preview_error_code)"
+                " AND (attribute_not_exists(previews) OR size(previews) = :none)"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=dict(to_dynamo({**values, ":none": 0})),
+        )
 
     def reschedule(self, job: Job, next_check_at: float) -> Job:
         """Moves the job's next check without a new version (nothing a client sees changed)."""
