@@ -205,6 +205,16 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sns:Publish", "VideoEventsTopic"),
         *UPSTREAM_GRANTS,
     },
+    "ThumbnailerFunction": {
+        ("dynamodb:GetItem", "JobsTable"),
+        ("dynamodb:UpdateItem", "JobsTable"),  # the previews, recorded once
+        ("s3:GetObject", "ResultsBucket/videos/*.mp4"),
+        ("s3:PutObject", "ResultsBucket/videos/*.thumbnail.webp"),
+        ("s3:PutObject", "ResultsBucket/videos/*.spritesheet.jpg"),
+        ("s3:DeleteObject", "ResultsBucket/videos/*.thumbnail.webp"),
+        ("s3:DeleteObject", "ResultsBucket/videos/*.spritesheet.jpg"),
+        ("sqs:SendMessage", "ThumbnailerDeadLetterQueue"),  # Lambda's on-failure destination
+    },
 }
 # Every s3:ListBucket is scoped to the prefixes the function lists.
 EXPECTED_LISTING_PREFIXES = {
@@ -212,7 +222,7 @@ EXPECTED_LISTING_PREFIXES = {
     ("StreamerFunction", "ResultsBucket"): ["inputs/*"],
     ("IntakeFunction", "IntakeBucket"): ["inbox/*", "outbox/*"],
 }
-FUNCTION_NAMES = ("Api", "Poller", "Downloader", "Streamer", "Notifier", "Intake")
+FUNCTION_NAMES = ("Api", "Poller", "Downloader", "Streamer", "Notifier", "Intake", "Thumbnailer")
 # What checkov reports and template.yaml skips inline, each with its reason (a new kind of finding must be
 # fixed, or skipped there with a reason and added here).
 EXPECTED_CHECKOV_SKIPS = {
@@ -900,7 +910,7 @@ def test_the_alarm_email_subscription_exists_only_when_an_address_is_given(raw: 
 def test_queues_and_the_events_topic_are_encrypted_at_rest(raw: dict[str, Any]) -> None:
     queues = _of_type(raw, "AWS::SQS::Queue")
 
-    assert len(queues) == 9
+    assert len(queues) == 10
     for logical_id, queue in queues.items():
         # SSE-SQS, not KMS: SNS and S3 could not deliver to a queue under the AWS-managed aws/sqs key.
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, logical_id
