@@ -3,6 +3,9 @@
 
 import { api, apiKey, forgetKey, saveKey, whenUnauthorized } from "./api.js";
 import { clear, h, heading } from "./dom.js";
+import { renderCreate } from "./create.js";
+import { renderEndpoints } from "./endpoints.js";
+import { renderUsage } from "./usage.js";
 import { renderVideo } from "./video.js";
 import { renderVideos } from "./videos.js";
 
@@ -13,6 +16,9 @@ let cleanup = null;
 const ROUTES = [
   [/^#\/videos\/([^/]+)$/, (params) => renderVideo(main, decodeURIComponent(params[0]))],
   [/^#\/videos$/, () => renderVideos(main)],
+  [/^#\/new$/, () => renderCreate(main)],
+  [/^#\/endpoints$/, () => renderEndpoints(main)],
+  [/^#\/usage$/, () => renderUsage(main)],
 ];
 
 function stopView() {
