@@ -67,7 +67,6 @@ CONSOLE_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-CONSOLE_FILES = {p.name: CONSOLE_TYPES[p.suffix] for p in CONSOLE.iterdir() if p.suffix in CONSOLE_TYPES}
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -380,9 +379,15 @@ def console_page() -> Response[str]:
     return _console_file("index.html")
 
 
+@cache
+def console_files() -> dict[str, str]:
+    """The console's files by name, with their content types: only these are served."""
+    return {p.name: CONSOLE_TYPES[p.suffix] for p in CONSOLE.iterdir() if p.suffix in CONSOLE_TYPES}
+
+
 @app.get("/console/<asset>", include_in_schema=False, compress=True)
 def console_asset(asset: str) -> Response[str]:
-    if asset not in CONSOLE_FILES:
+    if asset not in console_files():
         raise RouteNotFound(f"No console file '{asset}'.", param="asset")
     return _console_file(asset)
 
@@ -390,7 +395,7 @@ def console_asset(asset: str) -> Response[str]:
 def _console_file(name: str) -> Response[str]:
     return Response(
         status_code=200,
-        content_type=CONSOLE_FILES[name],
+        content_type=console_files()[name],
         body=(CONSOLE / name).read_text(encoding="utf-8"),
         headers={
             "Content-Security-Policy": _console_csp(),

@@ -21,13 +21,13 @@ export function renderDeliveries(section, videoId, videoStatus) {
     try {
       const list = await api("GET", `/videos/${encodeURIComponent(videoId)}/deliveries`);
       if (stopped) return;
-      show(list.data);
       for (const delivery of list.data) {
         if (awaited.has(delivery.id) && delivery.attempts.length > awaited.get(delivery.id)) {
           awaited.delete(delivery.id);
           announce(`Delivery ${delivery.id} attempted again: ${delivery.status}.`);
         }
       }
+      show(list.data);
       const unsettled = list.data.some((d) => UNSETTLED.has(d.status)) || awaited.size > 0;
       if (unsettled || !["completed", "failed"].includes(videoStatus())) timer = setTimeout(load, POLL_MS);
     } catch (error) {

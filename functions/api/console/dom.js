@@ -55,7 +55,9 @@ function formatTime(date) {
 
 export function usd(value) {
   if (value === null || value === undefined) return "—";
-  return `$${Number(value).toFixed(value < 1 ? 4 : 2)}`;
+  const amount = Number(value);
+  // Cents, unless a non-zero amount would read as $0.00.
+  return `$${amount.toFixed(amount !== 0 && Math.abs(amount) < 0.01 ? 4 : 2)}`;
 }
 
 export function statusBadge(status) {
