@@ -243,6 +243,15 @@ def test_the_console_reads_on_a_phone(phone: Browser, tenant: Tenant, tmp_path: 
     # The table scrolls inside its own box; the page itself never scrolls sideways.
     assert phone.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     phone.shot(tmp_path / "console-phone.png")
+    for route in ("#/new", "#/endpoints", "#/usage"):
+        phone.page.evaluate("r => { location.hash = r; }", route)
+        phone.page.locator("main form, #usage-chart svg").first.wait_for()
+        phone.shot(tmp_path / f"console-phone-{route[2:]}.png")
+        wide = phone.page.evaluate(
+            "[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > innerWidth + 1)"
+            ".map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)"
+        )
+        assert wide == [], (route, wide)
     phone.check_clean(tenant.key)
 
 
@@ -374,6 +383,24 @@ def test_a_video_is_deleted_only_once_confirmed(console: Browser, tenant: Tenant
     with tenant.http() as api:
         assert api.get(f"/videos/{video['id']}").status_code == 404
     assert console.page.locator(f'#videos tr[data-id="{video["id"]}"]').count() == 0
+    console.check_clean(tenant.key)
+
+
+def test_a_video_in_flight_shows_its_retries_and_is_canceled(console: Browser, tenant: Tenant, tmp_path: Path) -> None:
+    # Every poll of this job fails upstream: it stays in flight, retried with backoff, until it is canceled.
+    video = _video(tenant, prompt="an upstream that keeps failing [sim:poll_500=100000]")
+    console.open(f"#/videos/{video['id']}")
+    console.log_in(tenant.key)
+    retry = console.page.locator("#video-retry")
+    retry.wait_for()
+    assert "Retrying the poll" in retry.inner_text()
+    console.page.locator('#video-fields > dd[data-field="retry"]').get_by_text("attempts").wait_for()
+    console.shot(tmp_path / "console-retrying.png")
+    console.page.once("dialog", lambda d: d.accept())
+    console.page.get_by_role("button", name="Cancel video").click()
+    console.page.wait_for_url("**/console#/videos")
+    with tenant.http() as api:
+        assert api.get(f"/videos/{video['id']}").status_code == 404
     console.check_clean(tenant.key)
 
 

@@ -42,12 +42,15 @@ export function renderVideo(main, id) {
   }
 
   function show(video) {
-    summary.replaceChildren(
+    const parts = [
       statusBadge(video.status),
       h("progress", { max: "100", value: String(video.progress), "aria-label": "Progress" }),
       h("span", { class: "num", id: "progress-text" }, `${video.progress}%`),
       h("span", null, `${video.model} · ${video.size} · ${video.seconds} s · ${usd(video.cost.estimated_usd)}`),
-    );
+    ];
+    if (video.retry) parts.push(retrying(video.retry));
+    if (video.error) parts.push(h("p", { class: "error", id: "video-error" }, `${video.error.code}: ${video.error.message}`));
+    summary.replaceChildren(...parts);
     fields.replaceChildren(h("h2", { id: "fields-title" }, "Video object"), describe(video, "video-fields"));
     if (video.status !== shownStatus) {
       shownStatus = video.status;
@@ -116,6 +119,19 @@ export function renderVideo(main, id) {
     clearTimeout(timer);
     stopDeliveries();
   };
+}
+
+// A failing upstream being retried: which stage, how often so far, what it last answered, when the next try is.
+function retrying(retry) {
+  return h(
+    "p",
+    { class: "warn", id: "video-retry" },
+    `Retrying the ${retry.stage}: ${retry.attempts} failed attempt${retry.attempts === 1 ? "" : "s"} since `,
+    time(retry.since),
+    `; last: ${retry.last_error.code} (${retry.last_error.message})`,
+    retry.next_attempt_at ? h("span", null, "; next at ", time(retry.next_attempt_at)) : "",
+    ".",
+  );
 }
 
 // Every field the API answered, nested objects included, so a field added to the Video object shows up too.
