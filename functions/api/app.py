@@ -355,8 +355,8 @@ def _docs_file(name: str, content_type: str) -> Response[str]:
 
 @cache
 def _media_origin() -> str:
-    """Where the presigned MP4 URLs point (the results bucket's S3 host): the one place the console's `<video>`
-    may load from. Signing is local, so this costs no request."""
+    """Where the presigned URLs point (the results bucket's S3 host): the one other place the console may load
+    from, for its `<video>` and thumbnails. Signing is local, so this costs no request."""
     c = components()
     url = c.clients("s3").generate_presigned_url(
         "get_object", Params={"Bucket": c.settings.results_bucket, "Key": "console"}, ExpiresIn=60
@@ -366,9 +366,10 @@ def _media_origin() -> str:
 
 
 def _console_csp() -> str:
-    # No inline script or style, no string-to-DOM sinks (Trusted Types), nothing from another host but the MP4s.
+    # No inline script or style, no string-to-DOM sinks (Trusted Types), nothing from another host but the stored
+    # videos and their thumbnails.
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: {_media_origin()}; "
         f"media-src {_media_origin()}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
         "form-action 'none'; require-trusted-types-for 'script'"
     )

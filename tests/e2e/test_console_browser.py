@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +233,26 @@ def test_the_list_pages_with_the_cursor_and_filters_by_status(console: Browser, 
     statuses = console.page.locator("#videos tbody tr").evaluate_all("rows => rows.map(r => r.dataset.status)")
     assert set(statuses) == {"failed"}
     console.shot(tmp_path / "console-filtered.png")
+    console.check_clean(tenant.key)
+
+
+def test_a_video_whose_object_names_a_thumbnail_shows_it(console: Browser, tenant: Tenant, tmp_path: Path) -> None:
+    video = _video(tenant, prompt="a thumbnail of a harbour")
+    with tenant.http() as api:
+        done = wait_for_status(api, video["id"], {"completed"})
+        if "variants" not in done:
+            pytest.skip("this deployment's Video object names no variants (no thumbnails are derived)")
+        deadline = time.monotonic() + 60
+        while (done.get("variants") or {}).get("status") == "pending" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            done = api.get(f"/videos/{video['id']}").raise_for_status().json()
+    assert "thumbnail" in done["variants"]["available"], done["variants"]
+    console.open()
+    console.log_in(tenant.key)
+    thumb = console.page.locator(f'#videos tr[data-id="{video["id"]}"] img.thumb')
+    thumb.wait_for()
+    console.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    console.shot(tmp_path / "console-thumbnails.png")
     console.check_clean(tenant.key)
 
 

@@ -72,6 +72,11 @@ export function renderVideo(main, id) {
         src: link.url,
         "aria-label": `Video ${video.id}`,
       });
+      if (video.variants && (video.variants.available || []).includes("thumbnail")) {
+        api("GET", `/videos/${encodeURIComponent(video.id)}/content_url`, { query: { variant: "thumbnail" } })
+          .then((poster) => element.setAttribute("poster", poster.url))
+          .catch(() => {});
+      }
       if (video.output) {
         element.width = Math.min(video.output.width, 960);
       }

@@ -66,12 +66,48 @@ export function renderVideos(main) {
     more,
   );
 
+  // A thumbnail's presigned URL per video, asked once per visit of the list.
+  const thumbnails = new Map();
+
+  // Shown where the Video object names a thumbnail variant (once its previews are made).
+  function thumbnail(video) {
+    const preview = video.variants && video.variants.thumbnail;
+    if (!preview || !(video.variants.available || []).includes("thumbnail")) return null;
+    const img = h("img", {
+      class: "thumb",
+      alt: "",
+      width: "96",
+      height: String(Math.round((96 * preview.height) / preview.width)),
+      decoding: "async",
+    });
+    if (!thumbnails.has(video.id)) {
+      const asked = api("GET", `/videos/${encodeURIComponent(video.id)}/content_url`, { query: { variant: "thumbnail" } });
+      thumbnails.set(
+        video.id,
+        asked.then(
+          (link) => link.url,
+          () => null,
+        ),
+      );
+    }
+    thumbnails.get(video.id).then((address) => {
+      if (address) img.src = address;
+      else img.remove();
+    });
+    return img;
+  }
+
   function row(video) {
     const progress = h("progress", { max: "100", value: String(video.progress), "aria-label": `${video.id} progress` });
     const tr = h(
       "tr",
-      { "data-id": video.id, "data-status": video.status },
-      h("td", null, h("a", { href: `#/videos/${encodeURIComponent(video.id)}`, class: "mono" }, video.id)),
+      { "data-id": video.id, "data-status": video.status, "data-previews": video.variants?.status || "" },
+      h(
+        "td",
+        { class: "video-cell" },
+        thumbnail(video),
+        h("a", { href: `#/videos/${encodeURIComponent(video.id)}`, class: "mono" }, video.id),
+      ),
       h("td", null, statusBadge(video.status)),
       h("td", { class: "progress-cell" }, progress, h("span", { class: "num" }, `${video.progress}%`)),
       h("td", null, video.model),
@@ -129,10 +165,13 @@ export function renderVideos(main) {
     schedule();
   }
 
-  // Only the rows still in flight are asked again (one GET each), so paging and the cursor are left alone.
+  // Only the rows still changing are asked again (one GET each), so paging and the cursor are left alone.
   function schedule() {
     clearTimeout(timer);
-    const flying = [...rows.values()].filter((tr) => IN_FLIGHT.has(tr.dataset.status)).map((tr) => tr.dataset.id);
+    // A completed video whose previews are still being made is asked again too, for its thumbnail.
+    const flying = [...rows.values()]
+      .filter((tr) => IN_FLIGHT.has(tr.dataset.status) || tr.dataset.previews === "pending")
+      .map((tr) => tr.dataset.id);
     if (!flying.length || stopped) return;
     timer = setTimeout(async () => {
       await Promise.all(
