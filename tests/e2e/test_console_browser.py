@@ -306,7 +306,7 @@ def test_a_job_made_in_the_form_completes_plays_and_its_delivery_is_replayed(
     # The catalog's lengths and sizes for the model, with its default chosen.
     assert page.locator("#f-seconds option").all_inner_texts() == ["4", "8", "12"]
     page.get_by_label("Size").select_option("1280x720")
-    page.get_by_label("Prompt").fill("a red kite over a green hill, slow pan")
+    page.get_by_label("Prompt", exact=True).fill("a red kite over a green hill, slow pan")
     page.get_by_label("Webhook URL").fill("ftp://example.com/hooks")
     page.get_by_label("Metadata").fill("order=42\ncustomer=acme")
     page.get_by_role("button", name="Create video").click()
@@ -372,7 +372,7 @@ def test_a_reference_image_goes_with_the_job(console: Browser, tenant: Tenant, t
     console.log_in(tenant.key)
     console.page.get_by_label("Model").select_option("sora-2")
     console.page.get_by_label("Size").select_option("1280x720")
-    console.page.get_by_label("Prompt").fill("the frame comes alive")
+    console.page.get_by_label("Prompt", exact=True).fill("the frame comes alive")
     console.page.get_by_label("Reference: input_reference").set_input_files(str(image))
     console.page.get_by_role("button", name="Create video").click()
     console.page.wait_for_url("**/console#/videos/video_*")
@@ -384,6 +384,48 @@ def test_a_reference_image_goes_with_the_job(console: Browser, tenant: Tenant, t
     ]
     console.page.locator('#video-fields dd[data-field="references"]').get_by_text("input_reference").wait_for()
     console.shot(tmp_path / "console-reference.png")
+    console.check_clean(tenant.key)
+
+
+def test_a_models_options_come_from_the_catalog(console: Browser, tenant: Tenant, tmp_path: Path) -> None:
+    image = tmp_path / "first-frame.png"
+    Image.new("RGB", (1280, 720), (40, 90, 160)).save(image)
+    veo = "veo-3.1-fast-generate-preview"
+    with tenant.http() as api:
+        spec = api.get(f"/models/{veo}").raise_for_status().json()
+    page = console.page
+    console.open("#/new")
+    console.log_in(tenant.key)
+    page.get_by_label("Model").select_option(veo)
+    assert page.locator("#f-seconds option").all_inner_texts() == spec["seconds"]["allowed"]
+    assert page.locator("#f-seconds").input_value() == spec["seconds"]["default"]
+    assert page.locator("#f-size option").all_inner_texts() == spec["size"]["allowed"]
+    assert page.locator("#f-resolution option").all_inner_texts()[1:] == spec["options"]["resolution"]
+    page.get_by_label("Prompt", exact=True).fill("the first frame, in motion")
+    page.locator("#f-resolution").select_option("1080p")
+    page.locator("#f-seed").fill("not a number")
+    page.get_by_label("Reference: input_reference").set_input_files(str(image))
+    page.get_by_role("button", name="Create video").click()
+
+    error = page.locator('[data-error-for="seed"]')
+    error.wait_for(state="visible")
+    assert "'not a number'" in error.inner_text() and "integer" in error.inner_text()
+    # The size and the resolution must agree: the API says so beside the size.
+    page.locator("#f-seed").fill("42")
+    page.get_by_role("button", name="Create video").click()
+    size_error = page.locator('[data-error-for="size"]')
+    size_error.wait_for(state="visible")
+    assert "'1080p'" in size_error.inner_text()
+    assert page.locator('[data-error-for="seed"]').inner_text() == ""  # the earlier error is gone
+    page.locator("#f-size").select_option("1920x1080")
+    page.get_by_role("button", name="Create video").click()
+    page.wait_for_url("**/console#/videos/video_*")
+    with tenant.http() as api:
+        video = api.get(f"/videos/{page.url.rsplit('/', 1)[1]}").raise_for_status().json()
+    assert video["model"] == veo and video["seconds"] == spec["seconds"]["default"]
+    assert {"resolution": "1080p", "seed": "42"}.items() <= video["options"].items()
+    assert [r["field"] for r in video["references"]] == ["input_reference"]
+    console.shot(tmp_path / "console-options.png")
     console.check_clean(tenant.key)
 
 
