@@ -44,17 +44,19 @@ class Tenant:
         return self.stack.http(self.key)
 
 
-@pytest.fixture(scope="module")
-def tenant(local_stack: LocalStackProcess) -> Tenant:
+def _keys(stack: LocalStackProcess, *args: str) -> str:
     done = subprocess.run(
-        [str(VIDRELAY), "keys", "create", "--tenant", f"console-{secrets.token_hex(4)}"],
-        cwd=local_stack.log_path.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [str(VIDRELAY), "keys", *args], cwd=stack.log_path.parent, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    return Tenant(done.stdout.splitlines()[-1].strip(), local_stack)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def tenant(local_stack: LocalStackProcess) -> Tenant:
+    return Tenant(
+        _keys(local_stack, "create", "--tenant", f"console-{secrets.token_hex(4)}").splitlines()[-1], local_stack
+    )
 
 
 @dataclass
@@ -290,7 +292,32 @@ def test_the_keyboard_reaches_every_page(console: Browser, tenant: Tenant, tmp_p
         console.page.keyboard.press("Enter")
         # The new page's heading takes the focus.
         console.page.wait_for_function("t => document.activeElement.textContent === t", arg=title)
+    console.page.get_by_role("button", name="Log out").press("Enter")
+    console.page.get_by_label("API key").wait_for()
+    assert console.page.evaluate("sessionStorage.length") == 0  # the key is gone with the session
     console.check_clean(tenant.key)
+
+
+def test_a_key_revoked_mid_session_returns_to_the_login_with_the_apis_message(
+    console: Browser, local_stack: LocalStackProcess, tmp_path: Path
+) -> None:
+    name = f"console-revoked-{secrets.token_hex(4)}"
+    key = _keys(local_stack, "create", "--tenant", name).splitlines()[-1]
+    console.open()
+    console.log_in(key)
+    console.page.locator("#videos").wait_for()
+    key_id = next(line.split()[0] for line in _keys(local_stack, "list").splitlines() if f" {name} " in f" {line} ")
+    _keys(local_stack, "revoke", key_id)
+    message = httpx.get(f"{local_stack.api_url}/videos", headers={"Authorization": f"Bearer {key}"}).json()
+
+    console.page.get_by_role("button", name="Refresh").click()
+    alert = console.page.locator("#login-error")
+    alert.wait_for(state="visible")
+    assert alert.inner_text() == message["error"]["message"]
+    assert console.page.locator("#nav").is_hidden()
+    assert console.page.evaluate("sessionStorage.length") == 0
+    console.shot(tmp_path / "console-revoked.png")
+    console.check_clean(key)
 
 
 # -- a job from the form to the player to its deliveries ------------------------------------------------------
