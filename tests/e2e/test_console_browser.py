@@ -292,6 +292,7 @@ def test_the_keyboard_reaches_every_page(console: Browser, tenant: Tenant, tmp_p
         console.page.keyboard.press("Enter")
         # The new page's heading takes the focus.
         console.page.wait_for_function("t => document.activeElement.textContent === t", arg=title)
+    console.shot(tmp_path / "console-keyboard.png")
     console.page.get_by_role("button", name="Log out").press("Enter")
     console.page.get_by_label("API key").wait_for()
     assert console.page.evaluate("sessionStorage.length") == 0  # the key is gone with the session
@@ -472,7 +473,9 @@ def test_a_video_is_deleted_only_once_confirmed(console: Browser, tenant: Tenant
     console.page.wait_for_url("**/console#/videos")
     with tenant.http() as api:
         assert api.get(f"/videos/{video['id']}").status_code == 404
+    console.page.locator("#videos tbody tr, main p.help:visible").first.wait_for()  # the list has loaded
     assert console.page.locator(f'#videos tr[data-id="{video["id"]}"]').count() == 0
+    console.shot(tmp_path / "console-deleted.png")
     console.check_clean(tenant.key)
 
 

@@ -29,6 +29,7 @@ export function renderVideos(main) {
   const problem = h("div");
   const empty = h("p", { class: "help" }, "No videos yet. ");
   empty.append(h("a", { href: "#/new" }, "Create one"), ".");
+  empty.hidden = true; // until a load says the list is empty
 
   const list = h(
     "div",
