@@ -30,6 +30,7 @@ export function renderVideos(main) {
   const empty = h("p", { class: "help" }, "No videos yet. ");
   empty.append(h("a", { href: "#/new" }, "Create one"), ".");
   empty.hidden = true; // until a load says the list is empty
+  more.hidden = true;
 
   const list = h(
     "div",
