@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Headless Chromium from Debian's packages, for the browser tests of /docs (they are skipped without it).
+# Headless Chromium from Debian's packages, for the browser tests of /docs and /console (skipped without it).
 # Playwright drives this binary; it downloads no browser of its own.
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -31,6 +32,7 @@ from vidrelay_core.contract import (
     UsageQuery,
     UsageReport,
     Video,
+    VideoContentLink,
     VideoDeleted,
     VideoList,
     WebhookDelivery,
@@ -58,6 +60,13 @@ DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+CONSOLE = Path(__file__).parent / "console"
+CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 class ApiResolver(APIGatewayHttpResolver):
@@ -173,6 +182,28 @@ def video_content(video_id: str) -> Response[None]:
     url = components().queries.content_url(tenant, video_id, query.variant)
     # A redirect: the video bytes never pass through API Gateway or Lambda.
     return Response(status_code=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+@operation("retrieveVideoContentUrl")
+def video_content_url(video_id: str) -> Response[str]:
+    tenant = _tenant()
+    query = _query(ContentQuery)
+    c = components()
+    url = c.queries.content_url(tenant, video_id, query.variant)
+    link = VideoContentLink(
+        object="video.content_url",
+        video_id=video_id,
+        variant=query.variant,
+        url=url,
+        expires_at=int(c.queries.clock()) + c.settings.presign_ttl_s,
+    )
+    # The URL is a credential for its lifetime: no cache keeps it.
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=link.model_dump_json(by_alias=True),
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @operation("remixVideo")
@@ -316,6 +347,64 @@ def _docs_file(name: str, content_type: str) -> Response[str]:
         content_type=content_type,
         body=(DOCS / name).read_text(encoding="utf-8"),
         headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "public, max-age=3600"},
+    )
+
+
+# -- the console ------------------------------------------------------------------------------------------------
+
+
+@cache
+def _media_origin() -> str:
+    """Where the presigned URLs point (the results bucket's S3 host): the one other place the console may load
+    from, for its `<video>` and thumbnails. Signing is local, so this costs no request."""
+    c = components()
+    url = c.clients("s3").generate_presigned_url(
+        "get_object", Params={"Bucket": c.settings.results_bucket, "Key": "console"}, ExpiresIn=60
+    )
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _console_csp() -> str:
+    # No inline script or style, no string-to-DOM sinks (Trusted Types), nothing from another host but the stored
+    # videos and their thumbnails.
+    return (
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: {_media_origin()}; "
+        f"media-src {_media_origin()}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'none'; require-trusted-types-for 'script'"
+    )
+
+
+@app.get("/console", include_in_schema=False)
+def console_page() -> Response[str]:
+    return _console_file("index.html")
+
+
+@cache
+def console_files() -> dict[str, str]:
+    """The console's files by name, with their content types: only these are served."""
+    return {p.name: CONSOLE_TYPES[p.suffix] for p in CONSOLE.iterdir() if p.suffix in CONSOLE_TYPES}
+
+
+@app.get("/console/<asset>", include_in_schema=False, compress=True)
+def console_asset(asset: str) -> Response[str]:
+    if asset not in console_files():
+        raise RouteNotFound(f"No console file '{asset}'.", param="asset")
+    return _console_file(asset)
+
+
+def _console_file(name: str) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type=console_files()[name],
+        body=(CONSOLE / name).read_text(encoding="utf-8"),
+        headers={
+            "Content-Security-Policy": _console_csp(),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            # Revalidated on every load: a deployment's new page and its modules arrive together.
+            "Cache-Control": "no-cache",
+        },
     )
 
 

@@ -41,12 +41,15 @@ EXPECTED_ROUTES = {
     ("GET", "/v1/videos/{video_id}"),
     ("DELETE", "/v1/videos/{video_id}"),
     ("GET", "/v1/videos/{video_id}/content"),
+    ("GET", "/v1/videos/{video_id}/content_url"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model_id}"),
     ("POST", "/v1/videos/{video_id}/remix"),
     ("GET", "/docs/{asset}"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/console"),
+    ("GET", "/console/{asset}"),
     ("GET", "/v1/videos/{video_id}/deliveries"),
     ("GET", "/v1/usage"),
     ("POST", "/v1/uploads"),
@@ -431,7 +434,13 @@ def test_every_operation_of_the_contract_is_routed_to_the_api() -> None:
     from vidrelay_core.contract.operations import OPERATIONS
 
     assert {(op.method, op.path) for op in OPERATIONS} <= EXPECTED_ROUTES
-    served_elsewhere = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/{asset}")}
+    served_elsewhere = {
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/{asset}"),
+        ("GET", "/console"),
+        ("GET", "/console/{asset}"),
+    }
     assert EXPECTED_ROUTES - {(op.method, op.path) for op in OPERATIONS} == served_elsewhere
 
 

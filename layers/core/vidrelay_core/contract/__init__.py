@@ -5,7 +5,8 @@ the same definitions.
   errors.py    ErrorResponse, and `invalid_request` / `validated`: any validation error as the OpenAI error
   create.py    CreateVideoRequest (JSON) and CreateVideoForm (multipart) with the catalog's rules,
                CreateRequest / ReferenceInput (what a job is made from), parse_create, CreateVideoHeaders
-  videos.py    Video (+ from_job), VideoList, VideoDeleted, ListQuery, ContentQuery, RemixBody
+  videos.py    Video (+ from_job), VideoList, VideoDeleted, ListQuery, ContentQuery, VideoContentLink,
+               RemixBody
   models.py    Model (+ from_spec), ModelList
   usage.py     UsageQuery, UsageReport
   uploads.py   CreateUploadBody, Upload
@@ -32,7 +33,7 @@ from .events import EVENT_MODELS, VideoEvent
 from .models import Model, ModelList
 from .uploads import CreateUploadBody, Upload
 from .usage import UsageQuery, UsageReport
-from .videos import ContentQuery, ListQuery, RemixBody, Video, VideoDeleted, VideoList
+from .videos import ContentQuery, ListQuery, RemixBody, Video, VideoContentLink, VideoDeleted, VideoList
 from .webhooks import (
     CreateEndpointBody,
     DeliveryList,
@@ -71,6 +72,7 @@ __all__ = [
     "UsageQuery",
     "UsageReport",
     "Video",
+    "VideoContentLink",
     "VideoDeleted",
     "VideoEvent",
     "VideoList",

@@ -13,7 +13,7 @@ from .create import CreateVideoForm, CreateVideoHeaders, CreateVideoRequest
 from .models import Model, ModelList
 from .uploads import CreateUploadBody, Upload
 from .usage import UsageQuery, UsageReport
-from .videos import ContentQuery, ListQuery, RemixBody, Video, VideoDeleted, VideoList
+from .videos import ContentQuery, ListQuery, RemixBody, Video, VideoContentLink, VideoDeleted, VideoList
 from .webhooks import (
     CreateEndpointBody,
     DeliveryList,
@@ -138,6 +138,20 @@ OPERATIONS: tuple[Operation, ...] = (
             "be made (the Video object's variants.error says why)",
             404: _NO_VIDEO,
         },
+    ),
+    Operation(
+        id="retrieveVideoContentUrl",
+        method="GET",
+        path="/v1/videos/{video_id}/content_url",
+        summary="The MP4's presigned URL, as JSON",
+        tag="Videos",
+        description="The URL `GET /v1/videos/{video_id}/content` redirects to, for clients that cannot read a "
+        "redirect's Location (a browser's fetch): put it in a `<video>` or download it without the API key.",
+        path_params=_VIDEO_ID,
+        query=ContentQuery,
+        answer=VideoContentLink,
+        answer_description="A short-lived presigned S3 URL and when it expires",
+        errors={400: "The video is not completed yet, or the variant is not kept", 404: _NO_VIDEO},
     ),
     Operation(
         id="remixVideo",

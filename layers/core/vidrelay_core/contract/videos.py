@@ -293,6 +293,18 @@ class ContentQuery(RequestModel):
     )
 
 
+class VideoContentLink(ApiModel):
+    """`GET /v1/videos/{id}/content_url`: the presigned URL the content route redirects to, as JSON. A page that
+    sends its API key as a header cannot read a redirect's Location (fetch hides it), yet its `<video>` needs the
+    URL."""
+
+    object: Literal["video.content_url"]
+    video_id: str
+    variant: Literal[CONTENT_VARIANTS]  # type: ignore[valid-type]
+    url: str = Field(description="A short-lived presigned S3 GET of the file; no API key needed")
+    expires_at: int = Field(description="When the URL stops working")
+
+
 class RemixBody(RequestModel):
     """`POST /v1/videos/{id}/remix` (OpenAI's): documented so clients see the field, refused as not offered."""
 
