@@ -48,9 +48,10 @@ def submit_count(stack: LocalStackProcess) -> int:
 
 
 def stored_objects(stack: LocalStackProcess, video_id: str) -> list[str]:
+    """The video's MP4s in the results bucket (its thumbnail and spritesheet beside them are not counted)."""
     s3 = stack.aws("s3")
     listing = s3.list_objects_v2(Bucket=stack.info["results_bucket"], Prefix="videos/")
-    return [o["Key"] for o in listing.get("Contents", []) if video_id in o["Key"]]
+    return [o["Key"] for o in listing.get("Contents", []) if video_id in o["Key"] and o["Key"].endswith(".mp4")]
 
 
 def check_mp4(stack: LocalStackProcess, video: dict[str, Any], tmp_path: Any) -> tuple[int, int, float]:

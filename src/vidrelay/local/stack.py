@@ -186,6 +186,8 @@ class LocalStack:
                 **LOCAL_TIMING_ENV,
                 "VIDRELAY_INTAKE_SETTLE_S": str(opts.intake_settle_s),
                 "VIDRELAY_RATE_PER_MINUTE": str(opts.rate_per_minute),
+                # The console's line per job step reads the events topic itself, progress included.
+                **({"VIDRELAY_PROGRESS_EVENTS": "always"} if opts.on_job_step is not None else {}),
                 "POWERTOOLS_METRICS_DISABLED": "false" if opts.verbose else "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO" if opts.verbose else "WARNING"),
                 **opts.extra_env,
