@@ -39,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="how long an intake sidecar without its image waits for it",
     )
+    local.add_argument(
+        "--duplicate-deliveries",
+        type=_share,
+        default=0.0,
+        metavar="RATE",
+        help="deliver this share of SQS messages twice, as SQS may (0..1; for testing idempotent consumers)",
+    )
 
     sim = sub.add_parser("simulator", help="serve only the upstream simulator (all three dialects)")
     sim.add_argument("--port", type=int, default=8790)
@@ -89,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     return int(_COMMANDS[args.command](args) or 0)
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
 def _endpoint_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="default: $VIDRELAY_API_URL or the running local stack")
     parser.add_argument("--api-key", help="default: $VIDRELAY_API_KEY or the running local stack")
@@ -112,6 +129,7 @@ def _local(args: argparse.Namespace) -> int:
             webhook_retry_scale=args.webhook_retry_scale,
             rate_per_minute=args.rate_per_minute,
             intake_settle_s=args.intake_settle_seconds,
+            duplicate_delivery_rate=args.duplicate_deliveries,
         )
     )
     try:
