@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8787
 
-.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench deploy build clean
+.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench chaos deploy build clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,11 @@ simulator: venv
 
 bench: venv
 	@$(BIN)/python -m vidrelay.bench
+
+# JOBS jobs of every model under injected faults (see README, Reliability); one JSON document on stdout.
+JOBS ?= 300
+chaos: venv
+	@$(BIN)/python -m vidrelay.chaos --jobs $(JOBS)
 
 build: venv
 	PATH="$$(pyenv root 2>/dev/null)/versions/3.13.0/bin:$(abspath $(BIN)):$$PATH" sam build

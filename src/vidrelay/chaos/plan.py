@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -83,13 +84,15 @@ def plan(run_id: str, models: list[ModelInfo], jobs: int) -> list[PlannedJob]:
     meets every model and both kinds of fault."""
     planned: list[PlannedJob] = []
     faulted = 0
+    chosen: Counter[tuple[str, bool]] = Counter()  # faults given so far, per dialect and kind
     for number in range(jobs):
         model = models[number % len(models)]
         fault = NO_FAULT
         if number % FAULT_EVERY == FAULT_EVERY // 2:
             persistent = faulted % PERSISTENT_EVERY == PERSISTENT_EVERY - 1
-            kinds = PERSISTENT if persistent else TRANSIENT
-            fault = _applicable(kinds, faulted // (PERSISTENT_EVERY if persistent else 1), model.family)
+            kinds = _applicable(PERSISTENT if persistent else TRANSIENT, model.family)
+            fault = kinds[chosen[model.family, persistent] % len(kinds)]
+            chosen[model.family, persistent] += 1
             faulted += 1
         replay: Replay = "none"
         if number % REPLAY_EVERY == 3:
@@ -98,12 +101,13 @@ def plan(run_id: str, models: list[ModelInfo], jobs: int) -> list[PlannedJob]:
     return planned
 
 
-def _applicable(kinds: tuple[Fault, ...], start: int, family: Dialect) -> Fault:
-    for offset in range(len(kinds)):
-        fault = kinds[(start + offset) % len(kinds)]
-        if family in fault.dialects:
-            return fault
-    raise ValueError(f"no fault applies to the {family} dialect")
+def _applicable(kinds: tuple[Fault, ...], family: Dialect) -> list[Fault]:
+    """The faults of this dialect, those only some dialects have first: a dialect with few faulted jobs still
+    meets the faults nothing else can."""
+    found = sorted((fault for fault in kinds if family in fault.dialects), key=lambda fault: len(fault.dialects))
+    if not found:
+        raise ValueError(f"no fault applies to the {family} dialect")
+    return found
 
 
 # --- request bodies ------------------------------------------------------------------------------------------
