@@ -47,7 +47,10 @@ PERSISTENT = (
     # A connection reset after the body went out: the upstream may have the task, so it is never sent again.
     Fault("submit_reset", "failed", "upstream_submit_unknown", directive="[sim:submit_reset]", dialects=POLLED),
     Fault("stream_reset", "failed", "upstream_stream_interrupted", directive="[sim:submit_reset]", dialects=("chat",)),
-    Fault("upstream_fails", "failed", "upstream_failed", directive="[sim:fail]"),
+    # The upstream's own error code is passed on: seed 002's moderation refusal, seed 001's GENERATION_FAILED.
+    Fault("upstream_fails", "failed", "content_policy_violation", directive="[sim:fail]", dialects=("videos",)),
+    Fault("generation_fails", "failed", "GENERATION_FAILED", directive="[sim:fail]", dialects=("generations",)),
+    Fault("stream_fails", "failed", "upstream_failed", directive="[sim:fail]", dialects=("chat",)),
     Fault("content_not_mp4", "failed", "upstream_not_mp4", directive="[sim:content_not_mp4=100]"),
     Fault("poll_500_always", "failed", "upstream_unreachable", directive="[sim:poll_500=100000]", dialects=POLLED),
     Fault("content_500_always", "failed", "download_failed", directive="[sim:content_500=100000]"),
