@@ -45,14 +45,14 @@ def check_outcomes(created: list[Created], final: dict[str, dict[str, Any]], fou
             continue
         fault = item.job.fault
         code = (video.get("error") or {}).get("code")
-        if video["status"] != fault.outcome or (fault.error_code is not None and code != fault.error_code):
+        if video["status"] != fault.outcome or (fault.error_codes and code not in fault.error_codes):
             found.add(
                 "unexpected_outcomes",
                 {
                     "video": video_id,
                     "model": item.job.model.id,
                     "fault": fault.name,
-                    "expected": [fault.outcome, fault.error_code],
+                    "expected": [fault.outcome, *fault.error_codes],
                     "got": [video["status"], code, (video.get("error") or {}).get("message")],
                 },
             )

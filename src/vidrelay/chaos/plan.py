@@ -26,7 +26,7 @@ class Fault:
 
     name: str
     outcome: Outcome
-    error_code: str | None = None
+    error_codes: tuple[str, ...] = ()  # the codes a job ending this way may carry (empty: any)
     directive: str = ""
     armed: tuple[str, Any] | None = None
     dialects: tuple[Dialect, ...] = ALL_DIALECTS
@@ -43,18 +43,27 @@ TRANSIENT = (
 )
 # These end the job, visibly: `failed` with this code and its video.failed event.
 PERSISTENT = (
-    Fault("submit_500_always", "failed", "upstream_unavailable", directive="[sim:submit_500]"),
+    Fault("submit_500_always", "failed", ("upstream_unavailable",), directive="[sim:submit_500]"),
     # A connection reset after the body went out: the upstream may have the task, so it is never sent again.
-    Fault("submit_reset", "failed", "upstream_submit_unknown", directive="[sim:submit_reset]", dialects=POLLED),
-    Fault("stream_reset", "failed", "upstream_stream_interrupted", directive="[sim:submit_reset]", dialects=("chat",)),
-    # The upstream's own error code is passed on: seed 002's moderation refusal, seed 001's GENERATION_FAILED.
-    Fault("upstream_fails", "failed", "content_policy_violation", directive="[sim:fail]", dialects=("videos",)),
-    Fault("generation_fails", "failed", "GENERATION_FAILED", directive="[sim:fail]", dialects=("generations",)),
-    Fault("stream_fails", "failed", "upstream_failed", directive="[sim:fail]", dialects=("chat",)),
-    Fault("content_not_mp4", "failed", "upstream_not_mp4", directive="[sim:content_not_mp4=100]"),
-    Fault("poll_500_always", "failed", "upstream_unreachable", directive="[sim:poll_500=100000]", dialects=POLLED),
-    Fault("content_500_always", "failed", "download_failed", directive="[sim:content_500=100000]"),
-    Fault("stream_cut", "failed", "upstream_stream_interrupted", directive="[sim:stream_cut=2]", dialects=("chat",)),
+    Fault("submit_reset", "failed", ("upstream_submit_unknown",), directive="[sim:submit_reset]", dialects=POLLED),
+    Fault(
+        "stream_reset", "failed", ("upstream_stream_interrupted",), directive="[sim:submit_reset]", dialects=("chat",)
+    ),
+    # The upstream's own error code is passed on: Sora's moderation refusal or Veo's generation_failed (seeds 002,
+    # 003), seed 001's GENERATION_FAILED.
+    Fault(
+        "upstream_fails",
+        "failed",
+        ("content_policy_violation", "generation_failed"),
+        directive="[sim:fail]",
+        dialects=("videos",),
+    ),
+    Fault("generation_fails", "failed", ("GENERATION_FAILED",), directive="[sim:fail]", dialects=("generations",)),
+    Fault("stream_fails", "failed", ("upstream_failed",), directive="[sim:fail]", dialects=("chat",)),
+    Fault("content_not_mp4", "failed", ("upstream_not_mp4",), directive="[sim:content_not_mp4=100]"),
+    Fault("poll_500_always", "failed", ("upstream_unreachable",), directive="[sim:poll_500=100000]", dialects=POLLED),
+    Fault("content_500_always", "failed", ("download_failed",), directive="[sim:content_500=100000]"),
+    Fault("stream_cut", "failed", ("upstream_stream_interrupted",), directive="[sim:stream_cut=2]", dialects=("chat",)),
 )
 NO_FAULT = Fault("none", "completed")
 
