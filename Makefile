@@ -9,7 +9,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PORT ?= 8787
 
-.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench deploy build clean
+.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench chaos deploy build clean
 
 venv: $(STAMP) $(CHECKOV_STAMP)
 
@@ -71,6 +71,11 @@ simulator: venv
 
 bench: venv
 	@$(BIN)/python -m vidrelay.bench
+
+# JOBS jobs of every model under injected faults (see README, Reliability); one JSON document on stdout.
+JOBS ?= 300
+chaos: venv
+	@$(BIN)/python -m vidrelay.chaos --jobs $(JOBS)
 
 # sam build needs a python3.13 (the Lambda runtime): found on PATH, in pyenv or uv, or in the usual places.
 build: venv

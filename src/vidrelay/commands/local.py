@@ -36,6 +36,13 @@ def register(sub: Any) -> None:
         help="how long an intake sidecar without its image waits for it",
     )
     local.add_argument(
+        "--duplicate-deliveries",
+        type=share,
+        default=0.0,
+        metavar="RATE",
+        help="deliver this share of SQS messages twice, as SQS may (0..1; for testing idempotent consumers)",
+    )
+    local.add_argument(
         "--verbose",
         action="store_true",
         help="print the functions' Powertools JSON logs (INFO) and metrics instead of one line per job step",
@@ -53,6 +60,17 @@ def register(sub: Any) -> None:
         help="seconds after completion during which Veo's /content answers 400 (seed 003)",
     )
     sim.set_defaults(run=run_simulator)
+
+
+def share(text: str) -> float:
+    """A share between 0 and 1 (argparse's type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
 
 
 def wait_for_signal() -> None:
@@ -74,6 +92,7 @@ def run_local(args: argparse.Namespace) -> int:
             webhook_retry_scale=args.webhook_retry_scale,
             rate_per_minute=args.rate_per_minute,
             intake_settle_s=args.intake_settle_seconds,
+            duplicate_delivery_rate=args.duplicate_deliveries,
             verbose=args.verbose,
             on_job_step=None if args.verbose else lambda line: print(line, flush=True),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ class SqsPoller(threading.Thread):
         report_failures: bool,
         stop: threading.Event,
         name: str,
+        duplicate_rate: float = 0.0,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._pool = pool
@@ -41,6 +43,11 @@ class SqsPoller(threading.Thread):
         self._batch_size = batch_size
         self._report_failures = report_failures
         self._halt = stop
+        # SQS delivers at least once: `duplicate_rate` of the messages are delivered a second time (the chaos run's
+        # --duplicate-deliveries), half of them to another container at the same moment, half again after the
+        # first delivery succeeded, so every consumer is exercised against both kinds of duplicate.
+        self._duplicate_rate = duplicate_rate
+        self._rng = random.Random()
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -62,6 +69,11 @@ class SqsPoller(threading.Thread):
                 self._dispatch(messages)
 
     def _dispatch(self, messages: list[dict[str, Any]]) -> None:
+        twins = [m for m in messages if self._duplicate_rate and self._rng.random() < self._duplicate_rate]
+        concurrent = [m for m in twins if self._rng.random() < 0.5]
+        again = {m["MessageId"] for m in twins if m not in concurrent}
+        if concurrent:
+            threading.Thread(target=self._twin, args=(concurrent,), daemon=True, name=f"{self.name}-twin").start()
         event = {"Records": [self._record(m) for m in messages]}
         failed: set[str] = set()
         try:
@@ -75,11 +87,28 @@ class SqsPoller(threading.Thread):
             )
             return
         done = [m for m in messages if m["MessageId"] not in failed]
+        for message in [m for m in done if m["MessageId"] in again]:
+            # Not deleted but made visible again: received and handled a second time, as SQS may.
+            try:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            except Exception:  # the message is already gone (its concurrent twin deleted it): nothing to repeat
+                log.debug("could not make a message visible again", exc_info=True)
+        done = [m for m in done if m["MessageId"] not in again]
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
+
+    def _twin(self, messages: list[dict[str, Any]]) -> None:
+        """The same messages handled by another container while the first handles them; what it leaves undone
+        (its failures) is the first delivery's to report."""
+        try:
+            self._pool.invoke({"Records": [self._record(m) for m in messages]})
+        except Exception:
+            log.exception("%s failed on a duplicated batch", self._pool.spec.logical_id)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         attributes = {k: str(v) for k, v in message.get("Attributes", {}).items()}

@@ -102,6 +102,9 @@ class LocalOptions:
     intake_settle_s: float = 5.0
     # Job creations per tenant per minute, as the template's RatePerMinute (0: no limit).
     rate_per_minute: int = 60
+    # The share of SQS messages the router delivers twice (0: once each), to test that every consumer is
+    # idempotent; only the chaos run turns it on.
+    duplicate_delivery_rate: float = 0.0
     extra_env: dict[str, str] = field(default_factory=dict)
     # Powertools JSON logs (INFO) and EMF metrics on stdout, as in CloudWatch; otherwise warnings and errors are
     # one readable line each. An explicit POWERTOOLS_LOG_LEVEL keeps the JSON logs at that level.
@@ -283,6 +286,7 @@ class LocalStack:
                                 report_failures=event.report_batch_item_failures,
                                 stop=self._stop,
                                 name=f"sqs-{fn.logical_id}-{worker}",
+                                duplicate_rate=self.options.duplicate_delivery_rate,
                             )
                         )
                 elif event.kind == "sns" and event.topic:
