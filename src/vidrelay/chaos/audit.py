@@ -73,16 +73,22 @@ def check_submissions(created: list[Created], tasks: list[dict[str, Any]], found
 
 
 def check_objects(api: Api, final: dict[str, dict[str, Any]], keys: list[str], found: Findings) -> dict[str, int]:
-    """The results bucket holds exactly one object per completed job (none for the others), the one its Video
-    object describes: same size and SHA-256, and an MP4 a player opens with the video's width and height."""
+    """The results bucket holds exactly one MP4 per completed job (none for the others), the one its Video
+    object describes: same size and SHA-256, and an MP4 a player opens with the video's width and height. Its
+    thumbnail and spritesheet (`<id>.thumbnail.webp`, `<id>.spritesheet.jpg`) may stand beside it, once each."""
     by_video: dict[str, list[str]] = defaultdict(list)
+    all_by_video: dict[str, list[str]] = defaultdict(list)
     for key in keys:
-        by_video[Path(key).stem].append(key)
+        video_id, _, kind = Path(key).name.partition(".")
+        all_by_video[video_id].append(key)
+        if kind == "mp4":
+            by_video[video_id].append(key)
     completed = {video_id for video_id, video in final.items() if video.get("status") == "completed"}
-    for video_id, owned in by_video.items():
+    for video_id, owned in all_by_video.items():
         if video_id not in completed:
             found.add("s3_stray_objects", {"video": video_id, "keys": owned}, len(owned))
-        elif len(owned) > 1:
+    for video_id, owned in by_video.items():
+        if video_id in completed and len(owned) > 1:
             found.add("s3_duplicate_objects", {"video": video_id, "keys": owned}, len(owned) - 1)
     checked = 0
     with tempfile.TemporaryDirectory(prefix="vidrelay-chaos-") as workdir:
