@@ -51,6 +51,12 @@ WEBHOOK_JOBS = 50
 WEBHOOK_WAVE = 10
 WEBHOOK_SIM_SECONDS = 2.0
 WEBHOOK_WAIT_S = 60.0
+IDLE_S = 20.0
+THROUGHPUT_EVENTS = 200
+DRAIN_JOBS = 1000
+IMPORT_RUNS = 7
+DEFAULT_SWEEP = "250:2500,1000:10000"
+SWEEP_LATENCY_MS = 200.0
 _STATUS_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$", re.MULTILINE)
 
 
@@ -532,8 +538,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
     parser.add_argument("--runs", type=int, default=DOWNLOAD_RUNS, help="runs per download size and mode")
-    parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="webhook latency jobs (0 skips)")
+    parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="jobs of the latency and cost run (0 skips)")
+    parser.add_argument("--idle-s", type=float, default=IDLE_S, help="idle window counted for the idle month")
+    parser.add_argument("--throughput-events", type=int, default=THROUGHPUT_EVENTS, help="events per receiver")
+    parser.add_argument("--drain", action="store_true", help="also the 1,000-job drain (minutes)")
+    parser.add_argument("--drain-jobs", type=int, default=DRAIN_JOBS, help="jobs of the drain")
+    parser.add_argument("--import-runs", type=int, default=IMPORT_RUNS, help="cold imports per handler (0 skips)")
+    parser.add_argument("--sweep-sizes", default=DEFAULT_SWEEP, help="due:finished pairs, e.g. 10000:100000")
+    parser.add_argument("--sweep-latency-ms", type=float, default=SWEEP_LATENCY_MS, help="injected upstream latency")
     return parser.parse_args(argv)
+
+
+def parse_sweep_sizes(text: str) -> list[tuple[int, int]]:
+    """ "due:finished,..." → [(due, finished), ...]; an empty text skips the sweep."""
+    pairs: list[tuple[int, int]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        due, _, finished = part.partition(":")
+        pairs.append((int(due), int(finished or 0)))
+    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -544,7 +566,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
     report: dict[str, Any] = {"machine": machine_info()}
     report["download"] = bench_download(sizes, args.runs) if sizes else None
-    report["webhook_latency"] = bench_webhook(args.jobs) if args.jobs > 0 else None
+    if args.import_runs > 0:
+        from .imports import bench_cold_import
+
+        report["cold_import"] = bench_cold_import(args.import_runs)
+    sweeps = parse_sweep_sizes(args.sweep_sizes)
+    if sweeps:
+        from .sweep import bench_sweep
+
+        report["sweep"] = bench_sweep(sweeps, latency_s=args.sweep_latency_ms / 1000)
+    if args.jobs > 0:
+        from .stackfigures import bench_stack
+
+        drain_jobs = args.drain_jobs if args.drain else 0
+        report.update(
+            bench_stack(
+                jobs=args.jobs, idle_s=args.idle_s, throughput_events=args.throughput_events, drain_jobs=drain_jobs
+            )
+        )
+    report["verdicts"] = {
+        name: figure["verdict"] for name, figure in report.items() if isinstance(figure, dict) and "verdict" in figure
+    }
     report["runtime_s"] = round(time.perf_counter() - started, 1)
     log(f"done in {report['runtime_s']} s")
     print(json.dumps(report, indent=2))
