@@ -170,6 +170,37 @@ def vidrelay_copy(client: Any, url: str, s3: Any, key: str) -> dict[str, Any]:
     return {"bytes": result.bytes, "sha256": result.sha256, "parts": result.parts}
 
 
+class StreamReader:
+    """A file-like `read(n)` over an httpx response's bytes as they arrive: what `upload_fileobj` reads."""
+
+    def __init__(self, response: Any) -> None:
+        self._chunks = response.iter_bytes()
+        self._buffer = bytearray()
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        cut = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:cut])
+        del self._buffer[:cut]
+        self.bytes += len(data)
+        return data
+
+
+def boto3_copy(client: Any, url: str, s3: Any, key: str) -> dict[str, Any]:
+    """The reference: boto3's managed transfer (`upload_fileobj`, its defaults: 8 MiB parts, 10 threads) fed by
+    the same streamed GET."""
+    with client.stream("GET", url, headers=UPSTREAM_HEADERS) as response:
+        response.raise_for_status()
+        reader = StreamReader(response)
+        s3.upload_fileobj(reader, BUCKET, key)
+    return {"bytes": reader.bytes}
+
+
 def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -192,6 +223,8 @@ def run_transfer(spec: dict[str, Any]) -> dict[str, Any]:
     cpu, start = time.process_time(), time.perf_counter()
     if spec["mode"] == "plain":
         outcome = plain_copy(client, spec["url"], spec["path"])
+    elif spec["mode"] == "boto3":
+        outcome = boto3_copy(client, spec["url"], s3, spec["key"])
     else:
         outcome = vidrelay_copy(client, spec["url"], s3, spec["key"])
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -208,25 +241,6 @@ def child_main(raw_spec: str) -> int:
 
 
 # --- parent: moto, simulator, the download comparison --------------------------------------------------------
-
-
-@contextlib.contextmanager
-def download_services() -> Iterator[tuple[str, str]]:
-    """(moto endpoint, simulator url), both served from this process, with the bench bucket created."""
-    from vidrelay.local.aws import LocalAws
-    from vidrelay.simulator.server import Simulator
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.update(FAKE_AWS_ENV)  # never real credentials: everything here talks to moto
-    aws = LocalAws().start()
-    simulator = Simulator(port=0, sim_seconds=0.5).start()
-    try:
-        endpoint = aws.url
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint, simulator.url
-    finally:
-        simulator.stop()
-        aws.stop()
 
 
 def padded_content_url(sim_url: str, size: int) -> str:
@@ -264,43 +278,6 @@ def allocator_env() -> dict[str, str]:
     environment = Template.load(project_root() / "template.yaml").function("DownloaderFunction").environment
     value = environment.get("MALLOC_MMAP_THRESHOLD_")
     return {"MALLOC_MMAP_THRESHOLD_": str(value)} if isinstance(value, str | int) else {}
-
-
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Runs one transfer in a fresh interpreter; adds the CPU this process (moto, simulator) spent meanwhile."""
-    env = {**os.environ, **FAKE_AWS_ENV, **allocator_env()}
-    command = [sys.executable, "-m", "vidrelay.bench", "--child", json.dumps(spec)]
-    cpu = time.process_time()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
-    server_cpu = time.process_time() - cpu
-    if done.returncode != 0:
-        raise RuntimeError(f"bench child ({spec['mode']}) failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["server_cpu_s"] = server_cpu
-    return result
-
-
-def measure_plain(url: str, size: int, endpoint: str, workdir: Path) -> dict[str, Any]:
-    path = workdir / f"plain-{uuid.uuid4().hex}.bin"
-    try:
-        raw = run_child({"mode": "plain", "url": url, "path": str(path), "endpoint": endpoint})
-        on_disk = path.stat().st_size
-    finally:
-        path.unlink(missing_ok=True)
-    raw["size_ok"] = raw["bytes"] == raw["content_length"] == on_disk == size
-    return raw
-
-
-def measure_vidrelay(url: str, size: int, endpoint: str) -> dict[str, Any]:
-    s3 = s3_client(endpoint)
-    key = f"bench/{uuid.uuid4().hex}.mp4"
-    try:
-        raw = run_child({"mode": "vidrelay", "url": url, "key": key, "endpoint": endpoint})
-        stored = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
-    finally:
-        s3.delete_object(Bucket=BUCKET, Key=key)
-    raw["size_ok"] = raw["bytes"] == stored == size
-    return raw
 
 
 def peak_delta(raw: dict[str, Any]) -> int:
@@ -342,58 +319,6 @@ def summarize(raws: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
-
-
-def measure_size(sim_url: str, endpoint: str, size: int, runs: int, workdir: Path) -> dict[str, Any]:
-    url = padded_content_url(sim_url, size)
-    warm_content(url)
-    plains: list[dict[str, Any]] = []
-    ours: list[dict[str, Any]] = []
-    for run in range(1, runs + 1):  # alternated, so drift (page cache, heat) hits both alike
-        plains.append(measure_plain(url, size, endpoint, workdir))
-        log(f"{to_mib(size):g} MiB run {run}/{runs} plain HTTP → file: {run_line(plains[-1])}")
-        ours.append(measure_vidrelay(url, size, endpoint))
-        log(f"{to_mib(size):g} MiB run {run}/{runs} vidrelay → moto S3: {run_line(ours[-1])}")
-    plain, vidrelay = summarize(plains), summarize(ours)
-    return {
-        "size_bytes": size,
-        "size_mib": to_mib(size),
-        "runs": runs,
-        "same_bytes": len({raw["sha256"] for raw in plains + ours}) == 1,
-        "plain_http_to_file": plain,
-        "vidrelay_stream_url_to_s3": vidrelay,
-        "ratio_vidrelay_over_plain": {
-            "time": ratio(vidrelay["seconds"], plain["seconds"]),
-            "peak_memory_delta": ratio(vidrelay["peak_memory_delta_bytes"], plain["peak_memory_delta_bytes"]),
-        },
-    }
-
-
-DOWNLOAD_NOTES = (
-    "Each size is one simulator task's content (content_pad = the total body size: the real H.264 MP4 plus a "
-    "zero-filled `free` box); one unmeasured GET first warms the simulator's MP4 cache. Every measured transfer "
-    "runs in a fresh child process, while moto and the simulator run in the parent, so the S3 objects moto "
-    "keeps in memory never count. Both children import httpx, boto3 and vidrelay_core.transfer, create an httpx "
-    "client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call; then they read "
-    "VmRSS (the baseline), reset VmHWM to it (write 5 to /proc/self/clear_refs; hwm_reset_before_transfer says "
-    "whether that worked) and time the transfer alone. peak_memory_delta = VmHWM after the transfer - VmRSS "
-    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk, chunks as they arrive; "
-    "vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). cpu_s = "
-    "the child's user+system CPU during the transfer; server_cpu_s = the parent's (moto + simulator) CPU while "
-    "the child lived. Sizes are checked (Content-Length, file size, S3 ContentLength) and every copy's SHA-256 "
-    "compared (same_bytes); the S3 object and the file are deleted after each run. Plain and vidrelay runs "
-    "alternate; seconds, memory and CPU are medians over the runs (each run is listed). Caveat: moto is a "
-    "Python server sharing the parent's GIL with the simulator, on the same cores as the child, so vidrelay's "
-    "time is mostly moto's (compare server_cpu_s); the memory figures are unaffected."
-)
-
-
-def bench_download(sizes: Sequence[int], runs: int) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    with download_services() as (endpoint, sim_url), tempfile.TemporaryDirectory(prefix="vidrelay-bench-") as tmp:
-        for size in sizes:
-            results.append(measure_size(sim_url, endpoint, size, runs, Path(tmp)))
-    return {"notes": DOWNLOAD_NOTES, "child_env": allocator_env(), "results": results}
 
 
 # --- webhook latency -----------------------------------------------------------------------------------------
@@ -477,38 +402,6 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def bench_webhook(jobs: int) -> dict[str, Any]:
-    from vidrelay.local.stack import LocalOptions, LocalStack
-    from vidrelay.receiver import Receiver
-
-    hooks = WebhookLog()
-    with tempfile.TemporaryDirectory(prefix="vidrelay-bench-state-") as state:
-        # A private state dir: a running `vidrelay local` keeps its .vidrelay/local.json.
-        stack = LocalStack(LocalOptions(port=0, sim_seconds=WEBHOOK_SIM_SECONDS, state_dir=Path(state)))
-        log("starting the local stack")
-        info = stack.start()
-        receiver = Receiver(secret=info["webhook_secret"], on_event=hooks.record).start()
-        try:
-            submitted = run_waves(info, receiver.url, hooks, jobs)
-            completions = upstream_completions(info["simulator_url"])
-        finally:
-            receiver.stop()
-            stack.stop()
-    latencies = [
-        hooks.completed[video_id] * 1000 - completions[prompt]
-        for prompt, video_id in submitted.items()
-        if video_id in hooks.completed and prompt in completions
-    ]
-    return {
-        "notes": WEBHOOK_NOTES,
-        "method": webhook_method(jobs),
-        "jobs": jobs,
-        "webhooks_received": len(latencies),
-        "other_events_received": hooks.other,
-        **latency_summary(latencies),
-    }
-
-
 def webhook_method(jobs: int) -> str:
     waves = -(-jobs // WEBHOOK_WAVE)
     return (
@@ -536,6 +429,7 @@ WEBHOOK_NOTES = (
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vidrelay.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("moto", "sink"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
     parser.add_argument("--runs", type=int, default=DOWNLOAD_RUNS, help="runs per download size and mode")
     parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="jobs of the latency and cost run (0 skips)")
@@ -562,10 +456,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args.child)
+    if args.serve:
+        from .download import serve
+
+        return serve(args.serve)
     started = time.perf_counter()
     sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
     report: dict[str, Any] = {"machine": machine_info()}
-    report["download"] = bench_download(sizes, args.runs) if sizes else None
+    if sizes:
+        from .download import bench_download
+
+        report["download"] = bench_download(sizes, args.runs)
     if args.import_runs > 0:
         from .imports import bench_cold_import
 
