@@ -189,7 +189,8 @@ DOWNLOAD_METHOD = (
     "VmRSS, resets VmHWM to it (clear_refs 5) and times the transfer alone. Modes: plain = httpx stream -> file, "
     "chunks as they arrive; vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 "
     "and MP4 scan); boto3 = upload_fileobj (8 MiB parts, 10 threads) reading the same stream. Each run does plain, "
-    "then both uploads into moto, then both into the sink; figures are medians over the runs and the ratios "
+    "then both uploads into moto, then both into the sink (sizes over 256 MiB: one run by default, there for "
+    "their peak memory); figures are medians over the runs and the ratios "
     "(throughput over throughput) compare medians of the same run. peak_memory_delta = VmHWM after - VmRSS "
     "before; server_cpu_s = the S3 server process's CPU during the child. Sizes are checked (Content-Length, "
     "file, S3 HEAD) and the SHA-256 of plain and vidrelay copies compared (same_bytes)."
@@ -219,12 +220,15 @@ def download_verdict(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"checks": checks, "verdict": "meets target" if ok else "misses target"}
 
 
-def bench_download(sizes: Sequence[int], runs: int) -> dict[str, Any]:
+def bench_download(sizes: Sequence[int], runs: int, *, runs_large: int | None = None) -> dict[str, Any]:
+    from . import LARGE_MIB
+
     results: list[dict[str, Any]] = []
     with services() as (servers, sim_url), tempfile.TemporaryDirectory(prefix="vidrelay-bench-") as tmp:
         for size in sizes:
             started = time.perf_counter()
-            results.append(measure_size(sim_url, servers, size, runs, Path(tmp)))
+            count = runs_large if runs_large is not None and size > LARGE_MIB * MiB else runs
+            results.append(measure_size(sim_url, servers, size, count, Path(tmp)))
             log(f"{to_mib(size):g} MiB measured in {time.perf_counter() - started:.0f} s")
     summary = {
         f"{r['size_mib']:g}_mib": {
