@@ -108,6 +108,25 @@ def test_importtime_tree_names_what_boto3_does_not_import() -> None:
     found = heaviest_beyond(rows, baseline={"boto3", "botocore"})
     assert [entry["module"] for entry in found] == ["vidrelay_core.config"]
     assert found[0]["cumulative_ms"] == 2.1 and found[0]["pulls_in"] == ["pydantic 2.0 ms"]
+    assert found[0]["beyond_boto3_ms"] == 2.1
+
+
+def test_import_time_beyond_boto3_leaves_out_what_boto3_loads() -> None:
+    from vidrelay.bench.imports import heaviest_beyond, parse_importtime
+
+    trace = "\n".join(
+        [
+            "import time:      3000 |       3000 |       boto3",
+            "import time:       500 |       3500 |     vidrelay_core.store.codec",
+            "import time:      1000 |       1000 |     httpx",
+            "import time:       500 |       5000 |   vidrelay_core.delivery",
+            "import time:       100 |       5100 | app",
+        ]
+    )
+    found = heaviest_beyond(parse_importtime(trace), baseline={"boto3"})
+    assert found[0]["module"] == "vidrelay_core.delivery"
+    assert found[0]["cumulative_ms"] == 5.0 and found[0]["beyond_boto3_ms"] == 2.0
+    assert found[0]["pulls_in"] == ["httpx 1.0 ms", "vidrelay_core.store.codec 0.5 ms"]
 
 
 def test_sweep_sizes_parse() -> None:

@@ -463,6 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .download import serve
 
         return serve(args.serve)
+    # The report alone goes to stdout: anything the measured code prints (the functions' Powertools loggers write
+    # to the stdout they find when made) goes to stderr with the progress lines.
+    report_out, sys.stdout = sys.stdout, sys.stderr
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
     sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
     report: dict[str, Any] = {"machine": machine_info()}
@@ -493,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     report["runtime_s"] = round(time.perf_counter() - started, 1)
     log(f"done in {report['runtime_s']} s")
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2), file=report_out)
     return 0
 
 
