@@ -61,6 +61,10 @@ def bench_stack(
             log(f"drain: {drain_jobs} jobs")
             drain = measure_drain(session, drain_jobs, drain_clients, timeout_s=900)
             drain["target_p99_s"] = DRAIN_TARGET_P99_S
-            drain["verdict"] = verdict(drain["missing"] == 0 and (drain["lag_p99_s"] or 1e9) <= DRAIN_TARGET_P99_S)
+            drain["verdict"] = verdict(
+                drain["missing"] == 0
+                and not drain["creates_failed"]
+                and (drain["lag_p99_s"] or 1e9) <= DRAIN_TARGET_P99_S
+            )
             figures["drain"] = drain
     return figures

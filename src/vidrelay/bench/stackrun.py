@@ -282,15 +282,22 @@ def measure_drain(session: StackSession, jobs: int, clients: int, timeout_s: flo
     run_id = uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {session.info['api_key']}"}
     submitted: dict[str, str] = {}
+    failed: dict[str, int] = {}
     lock = threading.Lock()
 
     def create(n: int) -> None:
         prompt = f"bench drain {n} {run_id}"
-        with httpx.Client(base_url=session.info["api_url"], headers=headers, timeout=60) as api:
-            answer = api.post("/videos", json={**TASK_FIELDS, "prompt": prompt, "webhook_url": receiver.url})
-            answer.raise_for_status()
+        try:
+            with httpx.Client(base_url=session.info["api_url"], headers=headers, timeout=60) as api:
+                answer = api.post("/videos", json={**TASK_FIELDS, "prompt": prompt, "webhook_url": receiver.url})
+                answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            # A create the loaded API did not answer in time is part of the figure, not the end of the run.
             with lock:
-                submitted[prompt] = answer.json()["id"]
+                failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
+            return
+        with lock:
+            submitted[prompt] = answer.json()["id"]
 
     started = time.perf_counter()
     try:
@@ -317,6 +324,7 @@ def measure_drain(session: StackSession, jobs: int, clients: int, timeout_s: flo
         ),
         "jobs": jobs,
         "created_in_s": round(created_s, 1),
+        "creates_failed": failed,
         "terminal_events_received": len(hooks.terminal),
         "missing": len(submitted) - len(hooks.terminal),
         "lag_p50_s": round(percentile(lags, 50), 2) if lags else None,
