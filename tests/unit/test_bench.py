@@ -45,3 +45,92 @@ def test_percentile_of_one_value_and_bad_input() -> None:
 def test_ratio_guards_zero() -> None:
     assert ratio(3.0, 2.0) == 1.5
     assert ratio(1.0, 0.0) is None
+
+
+# --- the counted figures' arithmetic ------------------------------------------------------------------------
+
+
+def test_dynamodb_units_follow_the_item_sizes() -> None:
+    from vidrelay.bench.calls import read_units, write_units
+
+    small = {"pk": {"S": "JOB#1"}}
+    big = {"pk": {"S": "JOB#2"}, "blob": {"S": "x" * 5000}}
+    assert read_units("GetItem", {"ConsistentRead": True}, {"Item": small}) == 1.0
+    assert read_units("GetItem", {}, {"Item": big}) == 1.0  # 2 x 4 KB, halved (eventually consistent)
+    assert read_units("BatchGetItem", {}, {"Responses": {"t": [small, small, big]}}) == 2.0
+    assert read_units("Query", {}, {"Items": [small] * 3}) == 0.5
+    assert write_units("PutItem", {"Item": big}) == 5.0
+    assert write_units("UpdateItem", {"Key": small}) == 1.0
+    assert write_units("TransactWriteItems", {"TransactItems": [{"Put": {"Item": small}}, {"Update": {}}]}) == 4.0
+
+
+def test_pricing_reads_the_price_table() -> None:
+    from collections import Counter
+
+    from vidrelay.bench.calls import EMPTY_RECEIVE, Invocation, Snapshot
+    from vidrelay.bench.pricing import price, prices
+
+    usage = Snapshot(
+        requests=Counter({("ApiFunction", "sns", "Publish"): 2, ("esm", "sqs", EMPTY_RECEIVE): 10}),
+        units=Counter({("ApiFunction", "write"): 4.0}),
+        items_read=Counter(),
+        invocations={"ApiFunction": Invocation(count=1, seconds=0.5, gb_seconds=0.25)},
+    )
+    table = prices()
+    expected = (
+        2 * table["sns"]["publish_usd"]
+        + 4 * table["dynamodb"]["on_demand_write_request_unit_usd"]
+        + table["lambda"]["request_usd"]
+        + 0.25 * table["lambda"]["arm64_gb_second_usd"]
+        + table["api_gateway"]["http_api_request_usd"]
+    )
+    assert price(usage, include_empty_receives=False)["total_usd"] == pytest.approx(expected)
+    with_floor = price(usage)["total_usd"]
+    assert with_floor == pytest.approx(expected + 10 * table["sqs"]["standard_request_usd"])
+
+
+def test_importtime_tree_names_what_boto3_does_not_import() -> None:
+    from vidrelay.bench.imports import heaviest_beyond, parse_importtime
+
+    trace = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:      1000 |       1000 |     botocore",
+            "import time:      2000 |       3000 |   boto3",
+            "import time:       500 |        500 |       pydantic_core",
+            "import time:      1500 |       2000 |     pydantic",
+            "import time:       100 |       2100 |   vidrelay_core.config",
+            "import time:       300 |       5400 | app",
+        ]
+    )
+    rows = parse_importtime(trace)
+    assert rows[-1] == {"module": "app", "depth": 0, "self_ms": 0.3, "cumulative_ms": 5.4}
+    found = heaviest_beyond(rows, baseline={"boto3", "botocore"})
+    assert [entry["module"] for entry in found] == ["vidrelay_core.config"]
+    assert found[0]["cumulative_ms"] == 2.1 and found[0]["pulls_in"] == ["pydantic 2.0 ms"]
+    assert found[0]["beyond_boto3_ms"] == 2.1
+
+
+def test_import_time_beyond_boto3_leaves_out_what_boto3_loads() -> None:
+    from vidrelay.bench.imports import heaviest_beyond, parse_importtime
+
+    trace = "\n".join(
+        [
+            "import time:      3000 |       3000 |       boto3",
+            "import time:       500 |       3500 |     vidrelay_core.store.codec",
+            "import time:      1000 |       1000 |     httpx",
+            "import time:       500 |       5000 |   vidrelay_core.delivery",
+            "import time:       100 |       5100 | app",
+        ]
+    )
+    found = heaviest_beyond(parse_importtime(trace), baseline={"boto3"})
+    assert found[0]["module"] == "vidrelay_core.delivery"
+    assert found[0]["cumulative_ms"] == 5.0 and found[0]["beyond_boto3_ms"] == 2.0
+    assert found[0]["pulls_in"] == ["httpx 1.0 ms", "vidrelay_core.store.codec 0.5 ms"]
+
+
+def test_sweep_sizes_parse() -> None:
+    from vidrelay.bench import parse_sweep_sizes
+
+    assert parse_sweep_sizes("100:1000, 10000:100000") == [(100, 1000), (10000, 100000)]
+    assert parse_sweep_sizes("") == []

@@ -16,6 +16,7 @@ requests for a model (``POST /_sim/faults``), and everything the servers saw is 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,8 +59,11 @@ class Simulator:
         *,
         cdn_port: int = 0,
         content_400_window: float = DEFAULT_CONTENT_400_WINDOW,
+        latency_s: float = 0.0,
     ) -> None:
         self.host = host
+        # Held before answering every API request (never /_sim): how a distant upstream feels to the poller.
+        self.latency_s = latency_s
         self.port = port
         self.cdn_port = cdn_port
         self.state = SimState(sim_seconds, content_400_window)
@@ -178,6 +182,8 @@ class Simulator:
         }
         if not request.path.startswith("/_sim/"):
             self.state.log_request(entry)
+            if self.latency_s > 0:
+                time.sleep(self.latency_s)
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
             entry["status"] = int(status.split(None, 1)[0])

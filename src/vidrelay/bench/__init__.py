@@ -18,17 +18,14 @@ import datetime as dt
 import gc
 import hashlib
 import json
-import logging
 import os
 import platform
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +43,20 @@ FAKE_AWS_ENV = {
 UPSTREAM_HEADERS = {"Authorization": "Bearer sk-bench"}
 TASK_FIELDS = {"model": "sora-2", "seconds": "4", "size": "1280x720"}
 DOWNLOAD_RUNS = 3
+# The 1 GiB size is there for its peak memory (flat in size); one run keeps `make bench` within minutes.
+DOWNLOAD_RUNS_LARGE = 1
+LARGE_MIB = 256
 CHILD_TIMEOUT_S = 300.0
 WEBHOOK_JOBS = 50
 WEBHOOK_WAVE = 10
 WEBHOOK_SIM_SECONDS = 2.0
 WEBHOOK_WAIT_S = 60.0
+IDLE_S = 20.0
+THROUGHPUT_EVENTS = 200
+DRAIN_JOBS = 1000
+IMPORT_RUNS = 7
+DEFAULT_SWEEP = "100:1000,300:3000"
+SWEEP_LATENCY_MS = 200.0
 _STATUS_FIELD = re.compile(r"^(\w+):\s+(\d+) kB$", re.MULTILINE)
 
 
@@ -164,6 +170,37 @@ def vidrelay_copy(client: Any, url: str, s3: Any, key: str) -> dict[str, Any]:
     return {"bytes": result.bytes, "sha256": result.sha256, "parts": result.parts}
 
 
+class StreamReader:
+    """A file-like `read(n)` over an httpx response's bytes as they arrive: what `upload_fileobj` reads."""
+
+    def __init__(self, response: Any) -> None:
+        self._chunks = response.iter_bytes()
+        self._buffer = bytearray()
+        self.bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        cut = len(self._buffer) if size < 0 else min(size, len(self._buffer))
+        data = bytes(self._buffer[:cut])
+        del self._buffer[:cut]
+        self.bytes += len(data)
+        return data
+
+
+def boto3_copy(client: Any, url: str, s3: Any, key: str) -> dict[str, Any]:
+    """The reference: boto3's managed transfer (`upload_fileobj`, its defaults: 8 MiB parts, 10 threads) fed by
+    the same streamed GET."""
+    with client.stream("GET", url, headers=UPSTREAM_HEADERS) as response:
+        response.raise_for_status()
+        reader = StreamReader(response)
+        s3.upload_fileobj(reader, BUCKET, key)
+    return {"bytes": reader.bytes}
+
+
 def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -186,6 +223,8 @@ def run_transfer(spec: dict[str, Any]) -> dict[str, Any]:
     cpu, start = time.process_time(), time.perf_counter()
     if spec["mode"] == "plain":
         outcome = plain_copy(client, spec["url"], spec["path"])
+    elif spec["mode"] == "boto3":
+        outcome = boto3_copy(client, spec["url"], s3, spec["key"])
     else:
         outcome = vidrelay_copy(client, spec["url"], s3, spec["key"])
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -202,25 +241,6 @@ def child_main(raw_spec: str) -> int:
 
 
 # --- parent: moto, simulator, the download comparison --------------------------------------------------------
-
-
-@contextlib.contextmanager
-def download_services() -> Iterator[tuple[str, str]]:
-    """(moto endpoint, simulator url), both served from this process, with the bench bucket created."""
-    from vidrelay.local.aws import LocalAws
-    from vidrelay.simulator.server import Simulator
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    os.environ.update(FAKE_AWS_ENV)  # never real credentials: everything here talks to moto
-    aws = LocalAws().start()
-    simulator = Simulator(port=0, sim_seconds=0.5).start()
-    try:
-        endpoint = aws.url
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint, simulator.url
-    finally:
-        simulator.stop()
-        aws.stop()
 
 
 def padded_content_url(sim_url: str, size: int) -> str:
@@ -258,43 +278,6 @@ def allocator_env() -> dict[str, str]:
     environment = Template.load(project_root() / "template.yaml").function("DownloaderFunction").environment
     value = environment.get("MALLOC_MMAP_THRESHOLD_")
     return {"MALLOC_MMAP_THRESHOLD_": str(value)} if isinstance(value, str | int) else {}
-
-
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    """Runs one transfer in a fresh interpreter; adds the CPU this process (moto, simulator) spent meanwhile."""
-    env = {**os.environ, **FAKE_AWS_ENV, **allocator_env()}
-    command = [sys.executable, "-m", "vidrelay.bench", "--child", json.dumps(spec)]
-    cpu = time.process_time()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
-    server_cpu = time.process_time() - cpu
-    if done.returncode != 0:
-        raise RuntimeError(f"bench child ({spec['mode']}) failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    result["server_cpu_s"] = server_cpu
-    return result
-
-
-def measure_plain(url: str, size: int, endpoint: str, workdir: Path) -> dict[str, Any]:
-    path = workdir / f"plain-{uuid.uuid4().hex}.bin"
-    try:
-        raw = run_child({"mode": "plain", "url": url, "path": str(path), "endpoint": endpoint})
-        on_disk = path.stat().st_size
-    finally:
-        path.unlink(missing_ok=True)
-    raw["size_ok"] = raw["bytes"] == raw["content_length"] == on_disk == size
-    return raw
-
-
-def measure_vidrelay(url: str, size: int, endpoint: str) -> dict[str, Any]:
-    s3 = s3_client(endpoint)
-    key = f"bench/{uuid.uuid4().hex}.mp4"
-    try:
-        raw = run_child({"mode": "vidrelay", "url": url, "key": key, "endpoint": endpoint})
-        stored = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
-    finally:
-        s3.delete_object(Bucket=BUCKET, Key=key)
-    raw["size_ok"] = raw["bytes"] == stored == size
-    return raw
 
 
 def peak_delta(raw: dict[str, Any]) -> int:
@@ -336,58 +319,6 @@ def summarize(raws: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
-
-
-def measure_size(sim_url: str, endpoint: str, size: int, runs: int, workdir: Path) -> dict[str, Any]:
-    url = padded_content_url(sim_url, size)
-    warm_content(url)
-    plains: list[dict[str, Any]] = []
-    ours: list[dict[str, Any]] = []
-    for run in range(1, runs + 1):  # alternated, so drift (page cache, heat) hits both alike
-        plains.append(measure_plain(url, size, endpoint, workdir))
-        log(f"{to_mib(size):g} MiB run {run}/{runs} plain HTTP → file: {run_line(plains[-1])}")
-        ours.append(measure_vidrelay(url, size, endpoint))
-        log(f"{to_mib(size):g} MiB run {run}/{runs} vidrelay → moto S3: {run_line(ours[-1])}")
-    plain, vidrelay = summarize(plains), summarize(ours)
-    return {
-        "size_bytes": size,
-        "size_mib": to_mib(size),
-        "runs": runs,
-        "same_bytes": len({raw["sha256"] for raw in plains + ours}) == 1,
-        "plain_http_to_file": plain,
-        "vidrelay_stream_url_to_s3": vidrelay,
-        "ratio_vidrelay_over_plain": {
-            "time": ratio(vidrelay["seconds"], plain["seconds"]),
-            "peak_memory_delta": ratio(vidrelay["peak_memory_delta_bytes"], plain["peak_memory_delta_bytes"]),
-        },
-    }
-
-
-DOWNLOAD_NOTES = (
-    "Each size is one simulator task's content (content_pad = the total body size: the real H.264 MP4 plus a "
-    "zero-filled `free` box); one unmeasured GET first warms the simulator's MP4 cache. Every measured transfer "
-    "runs in a fresh child process, while moto and the simulator run in the parent, so the S3 objects moto "
-    "keeps in memory never count. Both children import httpx, boto3 and vidrelay_core.transfer, create an httpx "
-    "client and a boto3 S3 client (path-style, moto endpoint) and make one head_bucket call; then they read "
-    "VmRSS (the baseline), reset VmHWM to it (write 5 to /proc/self/clear_refs; hwm_reset_before_transfer says "
-    "whether that worked) and time the transfer alone. peak_memory_delta = VmHWM after the transfer - VmRSS "
-    "before it; peak_rss = that VmHWM. plain = httpx stream -> file on disk, chunks as they arrive; "
-    "vidrelay = stream_url_to_s3 with its defaults (8 MiB parts, 2 in flight, SHA-256 and MP4 scan). cpu_s = "
-    "the child's user+system CPU during the transfer; server_cpu_s = the parent's (moto + simulator) CPU while "
-    "the child lived. Sizes are checked (Content-Length, file size, S3 ContentLength) and every copy's SHA-256 "
-    "compared (same_bytes); the S3 object and the file are deleted after each run. Plain and vidrelay runs "
-    "alternate; seconds, memory and CPU are medians over the runs (each run is listed). Caveat: moto is a "
-    "Python server sharing the parent's GIL with the simulator, on the same cores as the child, so vidrelay's "
-    "time is mostly moto's (compare server_cpu_s); the memory figures are unaffected."
-)
-
-
-def bench_download(sizes: Sequence[int], runs: int) -> dict[str, Any]:
-    results: list[dict[str, Any]] = []
-    with download_services() as (endpoint, sim_url), tempfile.TemporaryDirectory(prefix="vidrelay-bench-") as tmp:
-        for size in sizes:
-            results.append(measure_size(sim_url, endpoint, size, runs, Path(tmp)))
-    return {"notes": DOWNLOAD_NOTES, "child_env": allocator_env(), "results": results}
 
 
 # --- webhook latency -----------------------------------------------------------------------------------------
@@ -471,38 +402,6 @@ def latency_summary(latencies_ms: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def bench_webhook(jobs: int) -> dict[str, Any]:
-    from vidrelay.local.stack import LocalOptions, LocalStack
-    from vidrelay.receiver import Receiver
-
-    hooks = WebhookLog()
-    with tempfile.TemporaryDirectory(prefix="vidrelay-bench-state-") as state:
-        # A private state dir: a running `vidrelay local` keeps its .vidrelay/local.json.
-        stack = LocalStack(LocalOptions(port=0, sim_seconds=WEBHOOK_SIM_SECONDS, state_dir=Path(state)))
-        log("starting the local stack")
-        info = stack.start()
-        receiver = Receiver(secret=info["webhook_secret"], on_event=hooks.record).start()
-        try:
-            submitted = run_waves(info, receiver.url, hooks, jobs)
-            completions = upstream_completions(info["simulator_url"])
-        finally:
-            receiver.stop()
-            stack.stop()
-    latencies = [
-        hooks.completed[video_id] * 1000 - completions[prompt]
-        for prompt, video_id in submitted.items()
-        if video_id in hooks.completed and prompt in completions
-    ]
-    return {
-        "notes": WEBHOOK_NOTES,
-        "method": webhook_method(jobs),
-        "jobs": jobs,
-        "webhooks_received": len(latencies),
-        "other_events_received": hooks.other,
-        **latency_summary(latencies),
-    }
-
-
 def webhook_method(jobs: int) -> str:
     waves = -(-jobs // WEBHOOK_WAVE)
     return (
@@ -530,24 +429,75 @@ WEBHOOK_NOTES = (
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vidrelay.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("moto", "sink"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
     parser.add_argument("--runs", type=int, default=DOWNLOAD_RUNS, help="runs per download size and mode")
-    parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="webhook latency jobs (0 skips)")
+    parser.add_argument(
+        "--runs-large", type=int, default=DOWNLOAD_RUNS_LARGE, help=f"runs for sizes over {LARGE_MIB} MiB"
+    )
+    parser.add_argument("--jobs", type=int, default=WEBHOOK_JOBS, help="jobs of the latency and cost run (0 skips)")
+    parser.add_argument("--idle-s", type=float, default=IDLE_S, help="idle window counted for the idle month")
+    parser.add_argument("--throughput-events", type=int, default=THROUGHPUT_EVENTS, help="events per receiver")
+    parser.add_argument("--drain", action="store_true", help="also the 1,000-job drain (minutes)")
+    parser.add_argument("--drain-jobs", type=int, default=DRAIN_JOBS, help="jobs of the drain")
+    parser.add_argument("--import-runs", type=int, default=IMPORT_RUNS, help="cold imports per handler (0 skips)")
+    parser.add_argument("--sweep-sizes", default=DEFAULT_SWEEP, help="due:finished pairs, e.g. 10000:100000")
+    parser.add_argument("--sweep-latency-ms", type=float, default=SWEEP_LATENCY_MS, help="injected upstream latency")
     return parser.parse_args(argv)
+
+
+def parse_sweep_sizes(text: str) -> list[tuple[int, int]]:
+    """ "due:finished,..." → [(due, finished), ...]; an empty text skips the sweep."""
+    pairs: list[tuple[int, int]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        due, _, finished = part.partition(":")
+        pairs.append((int(due), int(finished or 0)))
+    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         return child_main(args.child)
+    if args.serve:
+        from .download import serve
+
+        return serve(args.serve)
+    # The report alone goes to stdout: anything the measured code prints (the functions' Powertools loggers write
+    # to the stdout they find when made) goes to stderr with the progress lines.
+    report_out, sys.stdout = sys.stdout, sys.stderr
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     started = time.perf_counter()
     sizes = [int(value) * MiB for value in args.sizes_mib.split(",") if value.strip()]
     report: dict[str, Any] = {"machine": machine_info()}
-    report["download"] = bench_download(sizes, args.runs) if sizes else None
-    report["webhook_latency"] = bench_webhook(args.jobs) if args.jobs > 0 else None
+    if sizes:
+        from .download import bench_download
+
+        report["download"] = bench_download(sizes, args.runs, runs_large=args.runs_large)
+    if args.import_runs > 0:
+        from .imports import bench_cold_import
+
+        report["cold_import"] = bench_cold_import(args.import_runs)
+    sweeps = parse_sweep_sizes(args.sweep_sizes)
+    if sweeps:
+        from .sweep import bench_sweep
+
+        report["sweep"] = bench_sweep(sweeps, latency_s=args.sweep_latency_ms / 1000)
+    if args.jobs > 0:
+        from .stackfigures import bench_stack
+
+        drain_jobs = args.drain_jobs if args.drain else 0
+        report.update(
+            bench_stack(
+                jobs=args.jobs, idle_s=args.idle_s, throughput_events=args.throughput_events, drain_jobs=drain_jobs
+            )
+        )
+    report["verdicts"] = {
+        name: figure["verdict"] for name, figure in report.items() if isinstance(figure, dict) and "verdict" in figure
+    }
     report["runtime_s"] = round(time.perf_counter() - started, 1)
     log(f"done in {report['runtime_s']} s")
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2), file=report_out)
     return 0
 
 

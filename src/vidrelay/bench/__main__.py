@@ -1,0 +1,5 @@
+import sys
+
+from vidrelay.bench import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""Counts every AWS request the local stack makes, per function and per service/operation, from botocore's own
+event hooks (one `before-send` per HTTP attempt, as AWS bills them), and every function invocation with its
+duration (Lambda's GB-seconds). Nothing is guessed: a figure priced from these counts is what a run did."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import json
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_function", default=None)
+EMPTY_RECEIVE = "ReceiveMessage(empty)"
+DYNAMODB_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def caller() -> str:
+    """The function on whose behalf a request is made: the invocation's context (carried into its worker threads);
+    the event router's SQS pollers (what Lambda's event source mappings do); else the bench itself."""
+    function = CURRENT_FUNCTION.get()
+    if function is not None:
+        return function
+    name = threading.current_thread().name
+    return f"event_source_mapping:{name.split('-')[1]}" if name.startswith("sqs-") else "bench"
+
+
+def _item_bytes(item: Any) -> int:
+    # DynamoDB sizes an item by its names and values; the JSON of the low-level item is a close upper bound.
+    return len(json.dumps(item, separators=(",", ":"), default=str))
+
+
+def read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
+    """Read request units of one answered read: 4 KB per item (Get, BatchGet, transactions: each item on its own;
+    Query/Scan: the total), half for an eventually consistent read, twice for a transactional one."""
+    consistent = bool(params.get("ConsistentRead"))
+    factor = 1.0 if consistent else 0.5
+    if operation == "GetItem":
+        return factor * max(1, math.ceil(_item_bytes(parsed.get("Item", {})) / 4096))
+    if operation == "BatchGetItem":
+        items = [item for found in parsed.get("Responses", {}).values() for item in found]
+        return sum(0.5 * max(1, math.ceil(_item_bytes(item) / 4096)) for item in items) or 0.5
+    if operation == "TransactGetItems":
+        return sum(2.0 * max(1, math.ceil(_item_bytes(r.get("Item", {})) / 4096)) for r in parsed.get("Responses", []))
+    total = sum(_item_bytes(item) for item in parsed.get("Items", []))
+    return factor * max(1, math.ceil(total / 4096))
+
+
+def write_units(operation: str, params: dict[str, Any]) -> float:
+    """Write request units of one write: 1 KB per item written (an update or delete is priced at one unit: the
+    item's stored size is not on the request), twice for a transactional write. A write that also changes a
+    global secondary index costs that index's write as well; not counted (the inflight index is keys-only)."""
+    if operation == "PutItem":
+        return float(max(1, math.ceil(_item_bytes(params.get("Item", {})) / 1024)))
+    if operation == "BatchWriteItem":
+        requests = [r for batch in params.get("RequestItems", {}).values() for r in batch]
+        return float(
+            sum(max(1, math.ceil(_item_bytes(r.get("PutRequest", {}).get("Item", {})) / 1024)) for r in requests)
+        )
+    if operation == "TransactWriteItems":
+        units = 0
+        for entry in params.get("TransactItems", []):
+            put = entry.get("Put")
+            units += 2 * (max(1, math.ceil(_item_bytes(put["Item"]) / 1024)) if put else 1)
+        return float(units)
+    return 1.0
+
+
+@dataclass
+class Invocation:
+    count: int = 0
+    seconds: float = 0.0
+    gb_seconds: float = 0.0
+    durations: list[float] = field(default_factory=list)
+
+
+class CallCounter:
+    """Installed once per process before any client is made (clients copy their session's hooks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str, str]] = Counter()  # (caller, service, operation) → HTTP attempts
+        self.units: Counter[tuple[str, str]] = Counter()  # (caller, "read"|"write") → DynamoDB request units
+        self.items_read: Counter[str] = Counter()  # caller → DynamoDB items returned
+        self.invocations: dict[str, Invocation] = {}
+        self._installed = False
+
+    def install(self) -> CallCounter:
+        import boto3
+
+        if self._installed:
+            return self
+        boto3.setup_default_session()
+        events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+        events.register("before-send", self._on_send)
+        events.register("before-call.dynamodb", self._keep_params)
+        events.register("after-call.dynamodb", self._on_dynamodb)
+        events.register("after-call.sqs.ReceiveMessage", self._on_receive)
+        _carry_context_into_threads()
+        self._installed = True
+        return self
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.units.clear()
+            self.items_read.clear()
+            self.invocations.clear()
+
+    def _on_send(self, event_name: str, **_: Any) -> None:
+        # before-send.<service-id>.<Operation>
+        _, service, operation = event_name.split(".", 2)
+        with self._lock:
+            self.requests[(caller(), service, operation)] += 1
+
+    def _on_receive(self, parsed: dict[str, Any], **_: Any) -> None:
+        # An empty receive is the polling floor (priced apart from the work a job causes).
+        if not parsed.get("Messages"):
+            with self._lock:
+                self.requests[(caller(), "sqs", "ReceiveMessage")] -= 1
+                self.requests[(caller(), "sqs", EMPTY_RECEIVE)] += 1
+
+    @staticmethod
+    def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # after-call is not given the request; its context is the same dict.
+        context["bench_params"] = params
+
+    def _on_dynamodb(self, event_name: str, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        params = context.get("bench_params", {})
+        operation = event_name.rsplit(".", 1)[-1]
+        who = caller()
+        if operation in DYNAMODB_READS:
+            units, kind = read_units(operation, params, parsed), "read"
+            returned = len(parsed.get("Items", [])) + sum(len(v) for v in parsed.get("Responses", {}).values())
+            returned += 1 if parsed.get("Item") else 0
+        elif operation in DYNAMODB_WRITES:
+            units, kind, returned = write_units(operation, params), "write", 0
+        else:
+            return
+        with self._lock:
+            self.units[(who, kind)] += units
+            self.items_read[who] += returned
+
+    @contextmanager
+    def invocation(self, function: str, memory_mb: int) -> Iterator[None]:
+        token = CURRENT_FUNCTION.set(function)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = time.perf_counter() - started
+            CURRENT_FUNCTION.reset(token)
+            with self._lock:
+                record = self.invocations.setdefault(function, Invocation())
+                record.count += 1
+                record.seconds += seconds
+                # Lambda bills each invocation's duration rounded up to the millisecond.
+                record.gb_seconds += math.ceil(seconds * 1000) / 1000 * memory_mb / 1024
+                record.durations.append(seconds)
+
+    def instrument_pools(self, pools: dict[str, Any]) -> None:
+        """Wraps each FunctionPool's invoke so its invocations are counted and its AWS calls attributed to it."""
+        for name, pool in pools.items():
+            pool.invoke = self._wrapped(name, pool.spec.memory_mb, pool.invoke)
+
+    def _wrapped(self, name: str, memory_mb: int, invoke: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(event: dict[str, Any], **kwargs: Any) -> Any:
+            with self.invocation(name, memory_mb):
+                return invoke(event, **kwargs)
+
+        return counted
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return Snapshot(
+                requests=Counter(self.requests),
+                units=Counter(self.units),
+                items_read=Counter(self.items_read),
+                invocations={
+                    k: Invocation(v.count, v.seconds, v.gb_seconds, list(v.durations))
+                    for k, v in self.invocations.items()
+                },
+            )
+
+
+@dataclass
+class Snapshot:
+    requests: Counter[tuple[str, str, str]]
+    units: Counter[tuple[str, str]]
+    items_read: Counter[str]
+    invocations: dict[str, Invocation]
+
+    def by_caller(self) -> dict[str, dict[str, int]]:
+        """caller → "service.Operation" → requests."""
+        table: dict[str, dict[str, int]] = {}
+        for (who, service, operation), n in sorted(self.requests.items()):
+            table.setdefault(who, {})[f"{service}.{operation}"] = n
+        return table
+
+    def callers(self) -> set[str]:
+        return {who for who, _, _ in self.requests} | set(self.invocations) | {who for who, _ in self.units}
+
+    def only(self, keep: Callable[[str], bool]) -> Snapshot:
+        return Snapshot(
+            requests=Counter({k: v for k, v in self.requests.items() if keep(k[0])}),
+            units=Counter({k: v for k, v in self.units.items() if keep(k[0])}),
+            items_read=Counter({k: v for k, v in self.items_read.items() if keep(k)}),
+            invocations={k: v for k, v in self.invocations.items() if keep(k)},
+        )
+
+
+_carried = False
+
+
+def _carry_context_into_threads() -> None:
+    """Work a function hands to a thread pool runs in the function's context, so its calls are its own (a
+    pool's threads otherwise start with an empty context)."""
+    global _carried
+    if _carried:
+        return
+    original = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        context = contextvars.copy_context()
+        return original(self, context.run, fn, *args, **kwargs)
+
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+    _carried = True
