@@ -10,7 +10,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,7 +87,9 @@ class CallCounter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests: Counter[tuple[str, str, str]] = Counter()  # (caller, service, operation) → HTTP attempts
-        self.units: Counter[tuple[str, str]] = Counter()  # (caller, "read"|"write") → DynamoDB request units
+        self.units: defaultdict[tuple[str, str], float] = defaultdict(
+            float
+        )  # (caller, "read"|"write") → DynamoDB request units
         self.items_read: Counter[str] = Counter()  # caller → DynamoDB items returned
         self.invocations: dict[str, Invocation] = {}
         self._installed = False
@@ -116,7 +118,7 @@ class CallCounter:
 
     def _on_send(self, event_name: str, **_: Any) -> None:
         # before-send.<service-id>.<Operation>
-        _, service, operation = event_name.split(".", 2)
+        _hook, service, operation = event_name.split(".", 2)
         with self._lock:
             self.requests[(caller(), service, operation)] += 1
 
@@ -133,7 +135,7 @@ class CallCounter:
         context["bench_params"] = params
 
     def _on_dynamodb(self, event_name: str, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        params = context.get("bench_params", {})
+        params: dict[str, Any] = context.get("bench_params", {})
         operation = event_name.rsplit(".", 1)[-1]
         who = caller()
         if operation in DYNAMODB_READS:

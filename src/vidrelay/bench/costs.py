@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections import Counter
 from typing import Any
 
@@ -54,7 +56,7 @@ def subtract_rate(usage: Snapshot, idle: Snapshot, idle_s: float, seconds: float
         }
     )
     units = Counter({k: max(0.0, v - idle.units.get(k, 0) * factor) for k, v in usage.units.items() if k[0] == who})
-    return Snapshot(requests=requests, units=units, items_read=Counter(), invocations={})  # type: ignore[arg-type]
+    return Snapshot(requests=requests, units=units, items_read=Counter(), invocations={})
 
 
 def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dict[str, int]) -> dict[str, Any]:
@@ -167,7 +169,7 @@ def idle_month(idle: dict[str, Any], template: Any, memory_mb: dict[str, int]) -
         record: Invocation | None = functions.invocations.get(name)
         if record is None or record.count == 0:
             continue
-        own = functions.only(lambda who, name=name: who == name)
+        own = functions.only(functools.partial(operator.eq, name))
         # The cloud runs it once a minute (rate(1 minute)); an idle invocation does what a local one did.
         cloud_invocations = MONTH_S / 60
         per_invocation = price(Snapshot(own.requests, own.units, own.items_read, {}))["total_usd"] / record.count

@@ -154,7 +154,7 @@ def measure_size(
 ) -> dict[str, Any]:
     url = padded_content_url(sim_url, size)
     warm_content(url)
-    raws: dict[str, list[dict[str, Any]]] = {"plain": []} | {f"{s}:{m}": [] for s in SINKS for m in MODES}
+    raws: dict[str, list[dict[str, Any]]] = {"plain": [], **{f"{s}:{m}": [] for s in SINKS for m in MODES}}
     label = f"{to_mib(size):g} MiB"
     for run in range(1, runs + 1):  # alternated, so drift (page cache, heat, neighbours) hits every mode alike
         raws["plain"].append(measure_plain(url, size, servers["moto"].url, workdir))

@@ -163,7 +163,9 @@ def bench_cold_import(runs: int) -> dict[str, Any]:
     python = str(venv / "bin/python")
     layer = str(root() / "layers/core")
     handlers = sorted(p.parent.name for p in (root() / "functions").glob("*/app.py"))
-    targets = {"boto3": []} | {name: [str(root() / "functions" / name), layer] for name in handlers}
+    targets: dict[str, list[str]] = {"boto3": []} | {
+        name: [str(root() / "functions" / name), layer] for name in handlers
+    }
     for name, paths in targets.items():  # unmeasured: writes bytecode, warms the page cache
         timed_import(python, "boto3" if name == "boto3" else "app", paths)
     samples: dict[str, list[float]] = {name: [] for name in targets}

@@ -249,7 +249,7 @@ def measure_throughput(session: StackSession, events: int, *, fail_half: bool, t
             for kind in ("read", "write")
         },
         "notifier_calls": dict(sorted(by_operation.items())),
-        "notifier_invocations": notifier.invocations.get("NotifierFunction").count
+        "notifier_invocations": notifier.invocations["NotifierFunction"].count
         if "NotifierFunction" in notifier.invocations
         else 0,
     }
