@@ -9,7 +9,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PORT ?= 8787
 
-.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench chaos deploy build clean
+.PHONY: venv chromium demo test unit integration e2e lint fmt local simulator bench chaos fuzz deploy build clean
 
 venv: $(STAMP) $(CHECKOV_STAMP)
 
@@ -76,6 +76,10 @@ bench: venv
 JOBS ?= 300
 chaos: venv
 	@$(BIN)/python -m vidrelay.chaos --jobs $(JOBS)
+
+# schemathesis on the served /openapi.json and hostile bodies on every route (see README, Reliability).
+fuzz: venv
+	@$(BIN)/python -m vidrelay.fuzz
 
 # sam build needs a python3.13 (the Lambda runtime): found on PATH, in pyenv or uv, or in the usual places.
 build: venv
