@@ -140,7 +140,9 @@ def hostile_bodies(cases: int, seed: int) -> list[tuple[str, str, dict[str, Any]
         st.just(""),
         st.just("null"),
     )
-    leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), strings)
+    leaves = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), strings
+    )
     nested = st.recursive(
         leaves,
         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
