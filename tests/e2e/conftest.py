@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -20,6 +19,7 @@ import boto3
 import httpx
 import pytest
 
+from vidrelay.chaos.stack import wait_until_serving
 from vidrelay.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,22 +79,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_state(state_file: Path, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"vidrelay local exited with {process.returncode}:\n{log_path.read_text()}")
-        if state_file.exists():
-            info: dict[str, Any] = json.loads(state_file.read_text())
-            try:
-                httpx.get(info["api_url"].removesuffix("/v1") + "/openapi.json", timeout=5)
-                return info
-            except httpx.HTTPError:
-                pass  # written but not yet serving: keep waiting
-        time.sleep(0.2)
-    raise RuntimeError(f"vidrelay local did not come up in 90 s:\n{log_path.read_text()}")
-
-
 @contextmanager
 def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
     """`vidrelay local` with these options, in its own directory, stopped (SIGTERM) afterwards."""
@@ -116,7 +100,7 @@ def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
             stderr=subprocess.STDOUT,
         )
     try:
-        info = _wait_for_state(workdir / ".vidrelay" / "local.json", process, log_path)
+        info = wait_until_serving(workdir / ".vidrelay" / "local.json", process, log_path, timeout_s=90)
         yield LocalStackProcess(info, upstream_key, log_path, process)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -84,7 +84,7 @@ def local_stack(workdir: Path, options: StackOptions) -> Iterator[RunningStack]:
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield RunningStack(_wait_for_state(workdir / ".vidrelay" / "local.json", process, log_path), log_path)
+        yield RunningStack(wait_until_serving(workdir / ".vidrelay" / "local.json", process, log_path), log_path)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -94,8 +94,11 @@ def local_stack(workdir: Path, options: StackOptions) -> Iterator[RunningStack]:
             process.wait()
 
 
-def _wait_for_state(state_file: Path, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_until_serving(
+    state_file: Path, process: subprocess.Popen[bytes], log_path: Path, timeout_s: float = START_TIMEOUT_S
+) -> dict[str, Any]:
+    """The state file of a `vidrelay local` started as `process`, once its API answers (the e2e tests' too)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"vidrelay local exited with {process.returncode}:\n{log_path.read_text()}")
@@ -107,4 +110,4 @@ def _wait_for_state(state_file: Path, process: subprocess.Popen[bytes], log_path
             except httpx.HTTPError:
                 pass
         time.sleep(0.2)
-    raise RuntimeError(f"vidrelay local did not come up in {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()}")
+    raise RuntimeError(f"vidrelay local did not come up in {timeout_s:.0f} s:\n{log_path.read_text()}")
