@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import keys, lambda_entry, logger
-from vidrelay_core.queues import job_message
-from vidrelay_core.transfer import download_deadline
+from vidrelay_core.queues import job_message, process_batch
 from vidrelay_core.wiring import components
 
-processor = BatchProcessor(event_type=EventType.SQS)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    from vidrelay_core.transfer import download_deadline  # httpx: with the first download, not at import
+
     message = job_message(record.body)
     keys(video_id=message.video_id)
     # Stops in time to finish within the invocation, so the download lease (longer than the timeout) outlasts it.
@@ -29,4 +29,5 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> str:
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # One download at a time: each may be gigabytes, and the function's memory is sized for one stream.
+    return process_batch(event, lambda record: record_handler(record, context), workers=1)

@@ -8,18 +8,16 @@ later (queues.come_back_later).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import lambda_entry, logger
-from vidrelay_core.queues import unwrap_sns
+from vidrelay_core.queues import process_batch, unwrap_sns
 from vidrelay_core.wiring import components
 
-# A batch whose every upload is waiting is not an error: all of them are reported as failures and stay queued.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -33,4 +31,4 @@ def record_handler(record: SQSRecord) -> None:
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_batch(event, record_handler, workers=1)

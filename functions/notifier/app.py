@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from vidrelay_core.delivery import BATCH_WORKERS
 from vidrelay_core.obs import keys, lambda_entry
-from vidrelay_core.queues import EventMessage, process_batch, webhook_message
+from vidrelay_core.queues import BATCH_WORKERS, EventMessage, process_batch, webhook_message
 from vidrelay_core.wiring import components
 
 if TYPE_CHECKING:
     # Only the return type: importing it loads Powertools' whole batch package (BatchProcessor, asyncio, every
     # stream event class), which the notifier never uses — its batches run through queues.process_batch.
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def record_handler(record: SQSRecord) -> None:

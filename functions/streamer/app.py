@@ -3,17 +3,16 @@ progress, and hands the video link to the downloader (SQS, one message per video
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from vidrelay_core.obs import keys, lambda_entry, logger
-from vidrelay_core.queues import job_message
+from vidrelay_core.queues import job_message, process_batch
 from vidrelay_core.wiring import components
 
-processor = BatchProcessor(event_type=EventType.SQS)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -28,4 +27,4 @@ def record_handler(record: SQSRecord) -> str:
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_batch(event, record_handler, workers=1)

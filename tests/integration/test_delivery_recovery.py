@@ -28,7 +28,7 @@ def queued_event(h: Harness, p: Process, tenant: Tenant, case: str) -> EventMess
         body = h.body_of(message)
         h.delete(h.stack.webhook_queue, message)
         if "delivery" not in body and body["data"]["id"] == job.id and body["type"] == "video.queued":
-            return EventMessage.model_validate(body)
+            return EventMessage.parse(body)
     raise AssertionError("the queued event never reached the webhook queue")
 
 

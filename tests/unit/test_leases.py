@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from vidrelay_core import delivery
+from vidrelay_core import delivery, queues
 from vidrelay_core.config import Settings
 from vidrelay_core.streaming import STREAM_RENEWALS_PER_LEASE
 from vidrelay_core.submission import FAILOVER_BUDGET_S
@@ -98,7 +98,7 @@ def test_the_delivery_lease_outlasts_an_attempt_and_a_batch_fits_the_notifier() 
     assert lease_s > longest_attempt_s()
     # A batch's records run side by side, and an event's first attempts to its targets too: a batch whose every
     # delivery takes its longest still ends before the timeout cuts an attempt short.
-    assert batch <= delivery.BATCH_WORKERS
+    assert batch <= queues.BATCH_WORKERS
     assert notifier.timeout_s > 2 * longest_attempt_s()
     # And a live invocation keeps its leases to the end: the lease outlasts the whole invocation.
     assert lease_s > notifier.timeout_s

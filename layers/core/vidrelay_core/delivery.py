@@ -40,9 +40,6 @@ MAX_RETRY_AFTER_S = 86_400
 # Longer than the notifier's whole invocation (90 s): a live worker never loses its lease to a duplicate message,
 # so only a dead worker's attempt is ever taken over.
 LEASE_S = 120.0
-# Records of one notifier batch handled side by side: as many as the event source mapping's BatchSize
-# (template.yaml), so a batch takes about one attempt's time whatever its size.
-BATCH_WORKERS = 10
 # How long a tenant's signing secret is reused before it is read again.
 SECRET_TTL_S = 300.0
 

@@ -20,9 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .config import Settings
 from .jobs import Job
 from .obs import in_context, logger
 
@@ -30,49 +27,69 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from .config import Settings
+
 # SQS refuses a visibility timeout over 12 h; a minute less leaves room for clock skew.
 MAX_VISIBILITY_S = 43_200 - 60
 # SQS delays a new message by at most 15 minutes.
 MAX_DELAY_S = 900
+# Records of one notifier batch handled side by side: as many as the event source mapping's BatchSize
+# (template.yaml), so a batch takes about one attempt's time whatever its size.
+BATCH_WORKERS = 10
 
 
-class JobMessage(BaseModel):
+# The messages are small and vidrelay writes them itself, so they are parsed by hand rather than with pydantic:
+# importing pydantic would be most of a handler's cold start, for three fields.
+
+
+def _field(data: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+    value = data.get(name, default)
+    # bool is an int to isinstance; no message field is a bool.
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"queue message field {name!r}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class JobMessage:
     """A download or stream message: which job, and (downloads) which attempt sent it."""
 
-    model_config = ConfigDict(extra="ignore")
     video_id: str
     attempt: int = 1
 
-
-class _DeliveryKey(BaseModel):
-    video_id: str
-    event_id: str
-    target: str
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> JobMessage:
+        return cls(video_id=_field(data, "video_id", str), attempt=_field(data, "attempt", int, 1))
 
 
-class _DeliveryMessage(BaseModel):
-    delivery: _DeliveryKey
+@dataclass
+class EventMessage:
+    """A video event as the topic publishes it (contract: VideoEvent); only what routing needs is read here,
+    and the body goes on to receivers exactly as published (same keys, same order)."""
 
-
-class EventMessage(BaseModel):
-    """A video event as the topic publishes it (contract: VideoEvent); only what routing needs is typed here."""
-
-    model_config = ConfigDict(extra="allow")
-    # In the envelope's own order, so the body a receiver gets is the event exactly as published.
     id: str
-    object: str = "event"
-    created_at: int = 0
     type: str
     data: dict[str, Any]
+    published: dict[str, Any]
     # The job's tenant, from the message's `tenant` attribute (never part of the event body a receiver gets).
-    tenant: str | None = Field(default=None, exclude=True)
+    tenant: str | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], tenant: str | None = None) -> EventMessage:
+        return cls(
+            id=_field(data, "id", str),
+            type=_field(data, "type", str),
+            data=_field(data, "data", dict),
+            published=data,
+            tenant=tenant,
+        )
 
     @property
     def video_id(self) -> str:
         return str(self.data["id"])
 
     def body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return dict(self.published)
 
 
 @dataclass(frozen=True)
@@ -109,7 +126,10 @@ def _unwrapped(body: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 
 def job_message(body: str) -> JobMessage:
-    return JobMessage.model_validate_json(body)
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("a queue message must be a JSON object")
+    return JobMessage.parse(data)
 
 
 def webhook_message(body: str, attributes: dict[str, str] | None = None) -> EventMessage | DeliveryRef:
@@ -117,11 +137,9 @@ def webhook_message(body: str, attributes: dict[str, str] | None = None) -> Even
     message's string attributes (a raw SNS delivery puts the topic's message attributes there)."""
     data, enveloped = _unwrapped(body)
     if "delivery" in data:
-        key = _DeliveryMessage.model_validate(data).delivery
-        return DeliveryRef(key.video_id, key.event_id, key.target)
-    event = EventMessage.model_validate(data)
-    event.tenant = {**enveloped, **(attributes or {})}.get("tenant")
-    return event
+        key = _field(data, "delivery", dict)
+        return DeliveryRef(_field(key, "video_id", str), _field(key, "event_id", str), _field(key, "target", str))
+    return EventMessage.parse(data, tenant={**enveloped, **(attributes or {})}.get("tenant"))
 
 
 class NotDueYet(Exception):
@@ -130,7 +148,7 @@ class NotDueYet(Exception):
 
 
 def process_batch(
-    event: dict[str, Any], record_handler: Callable[[SQSRecord], None], *, workers: int
+    event: dict[str, Any], record_handler: Callable[[SQSRecord], object], *, workers: int
 ) -> PartialItemFailureResponse:
     """An SQS batch with its records handled side by side (a record is mostly waiting on a receiver), answered as
     a partial batch response: the records whose handler raised (NotDueYet included) stay on the queue."""

@@ -11,13 +11,12 @@ from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-
 if TYPE_CHECKING:
     import httpx
 
     from .auth import Authenticator
     from .cancellation import DeleteVideo
+    from .config import Settings
     from .creation import CreateVideo
     from .delivery import DeliveryWorker
     from .downloading import Downloader
@@ -359,7 +358,12 @@ def aws_client(service: str) -> Any:
     if service == "s3":
         # Locally (AWS_ENDPOINT_URL set) S3 is an IP:port: only path-style addressing works there.
         style: Any = "path" if os.environ.get("AWS_ENDPOINT_URL") else "auto"
-        config = config.merge(Config(signature_version="s3v4", s3={"addressing_style": style}))
+        # Each part carries its CRC32 checksum, which S3 verifies; signing its payload as well (SHA-256, a second
+        # pass over every byte) is what botocore does by default only over plain http, i.e. locally: off, as in
+        # the cloud over TLS.
+        config = config.merge(
+            Config(signature_version="s3v4", s3={"addressing_style": style, "payload_signing_enabled": False})
+        )
     factory: Any = boto3.client
     return factory(service, config=config)
 
@@ -367,4 +371,6 @@ def aws_client(service: str) -> Any:
 @lru_cache(maxsize=1)
 def components() -> Components:
     """The function's graph, from its environment, once per container."""
+    from .config import Settings  # pydantic: loaded with the first invocation, not at import
+
     return Components(Settings.from_env(), clients=aws_client)

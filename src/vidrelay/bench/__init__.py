@@ -147,7 +147,7 @@ def s3_client(endpoint: str) -> Any:
     from botocore.config import Config
 
     # The downloader's own configuration (vidrelay_core.wiring), pointed at moto.
-    config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path", "payload_signing_enabled": False})
     return boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=config)
 
 

@@ -27,6 +27,7 @@ def discard_body(handler: BaseHTTPRequestHandler) -> int:
     """Reads and drops the request body (Content-Length or chunked); answers the payload's size (an aws-chunked
     body declares its decoded length)."""
     read = 0
+    block = memoryview(bytearray(READ_BLOCK))
     if handler.headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
             size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
@@ -34,21 +35,24 @@ def discard_body(handler: BaseHTTPRequestHandler) -> int:
                 while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass
                 break
-            remaining = size
-            while remaining:
-                remaining -= len(handler.rfile.read(min(remaining, READ_BLOCK)))
+            _drop(handler, size, block)
             handler.rfile.readline()
             read += size
     else:
-        remaining = int(handler.headers.get("content-length") or 0)
-        read = remaining
-        while remaining > 0:
-            got = handler.rfile.read(min(remaining, READ_BLOCK))
-            if not got:
-                break
-            remaining -= len(got)
+        read = int(handler.headers.get("content-length") or 0)
+        _drop(handler, read, block)
     decoded = handler.headers.get("x-amz-decoded-content-length")
     return int(decoded) if decoded else read
+
+
+def _drop(handler: BaseHTTPRequestHandler, size: int, block: memoryview) -> None:
+    """Reads `size` bytes into one reused block: no allocation per read, so the sink costs only the socket."""
+    remaining = size
+    while remaining > 0:
+        got = handler.rfile.readinto(block[: min(remaining, len(block))])
+        if not got:
+            break
+        remaining -= got
 
 
 def make_handler(state: SinkState) -> type[BaseHTTPRequestHandler]:
