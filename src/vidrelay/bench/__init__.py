@@ -272,12 +272,9 @@ def warm_content(url: str) -> None:
 
 def allocator_env() -> dict[str, str]:
     """The allocator setting the deployed downloader runs with (template.yaml), given to both children alike."""
-    from vidrelay.local.stack import project_root
-    from vidrelay.local.template import Template
+    from vidrelay.local.allocator import template_allocator_env
 
-    environment = Template.load(project_root() / "template.yaml").function("DownloaderFunction").environment
-    value = environment.get("MALLOC_MMAP_THRESHOLD_")
-    return {"MALLOC_MMAP_THRESHOLD_": str(value)} if isinstance(value, str | int) else {}
+    return template_allocator_env()
 
 
 def peak_delta(raw: dict[str, Any]) -> int:
@@ -463,6 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .download import serve
 
         return serve(args.serve)
+    from vidrelay.local.allocator import with_template_allocator
+
+    # The stack figures run every function in this process: with the deployed allocator setting, as each is.
+    with_template_allocator()
     # The report alone goes to stdout: anything the measured code prints (the functions' Powertools loggers write
     # to the stdout they find when made) goes to stderr with the progress lines.
     report_out, sys.stdout = sys.stdout, sys.stderr

@@ -82,7 +82,10 @@ def wait_for_signal() -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    from vidrelay.local.allocator import with_template_allocator
     from vidrelay.local.stack import LocalOptions, LocalStack, PortInUse
+
+    with_template_allocator()  # all functions run in this process: with the deployed allocator setting
 
     stack = LocalStack(
         LocalOptions(
