@@ -28,6 +28,7 @@ TINY = [
     "--runs=1",
     "--import-runs=1",
     "--sweep-sizes=4:8,8:16",
+    "--sweep-relay-due=20",
     "--jobs=3",
     "--idle-s=2",
     "--throughput-events=4",
@@ -69,6 +70,12 @@ def test_bench_prints_every_figure_with_method_and_verdict() -> None:
     for sweep in sweeps:
         assert sweep["store_and_relay"]["checked"] == sweep["due"]
         assert sweep["polls_per_task_max"] == 1  # each due job checked once in the pass
+    relay = report["sweep"]["relay_at_target"]
+    # Every task polled once, each answer read as the unfinished task it is.
+    assert (relay["due"], relay["tasks_polled"], relay["polls_per_task_max"]) == (20, 20, 1)
+    assert set(relay["poll_states"]) <= {"queued", "in_progress"} and sum(relay["poll_states"].values()) == 20
+    cloud = report["sweep"]["cloud_pass_10000_due"]
+    assert cloud["seconds"] == round(cloud["relay_s"] + cloud["store_s"], 2)
 
     assert report["webhook_latency"]["count"] == 3
     cost = report["cost_per_1000_jobs"]

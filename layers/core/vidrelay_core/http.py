@@ -19,8 +19,10 @@ import httpx
 
 @lru_cache(maxsize=1)
 def upstream_client() -> httpx.Client:
-    # As many connections as the poller checks jobs at once (config.poller_concurrency), so no check waits for one.
-    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=256))
+    # As many connections as the poller checks jobs at once (config.poller_concurrency), so no check waits for
+    # one, and all of them kept open between sweeps (httpx keeps 20 by default: the rest would be a new TCP
+    # and TLS handshake for nearly every poll of a large sweep).
+    return httpx.Client(follow_redirects=False, limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
 
 
 @lru_cache(maxsize=1)

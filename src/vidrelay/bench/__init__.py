@@ -426,7 +426,7 @@ WEBHOOK_NOTES = (
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vidrelay.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", choices=("moto", "sink"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("moto", "sink", "simulator"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes-mib", default=",".join(map(str, DEFAULT_SIZES_MIB)), help="download sizes")
     parser.add_argument("--runs", type=int, default=DOWNLOAD_RUNS, help="runs per download size and mode")
     parser.add_argument(
@@ -440,6 +440,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--import-runs", type=int, default=IMPORT_RUNS, help="cold imports per handler (0 skips)")
     parser.add_argument("--sweep-sizes", default=DEFAULT_SWEEP, help="due:finished pairs, e.g. 10000:100000")
     parser.add_argument("--sweep-latency-ms", type=float, default=SWEEP_LATENCY_MS, help="injected upstream latency")
+    parser.add_argument(
+        "--sweep-relay-due", type=int, default=10_000, help="tasks of the relay measured at full size (0 skips)"
+    )
     return parser.parse_args(argv)
 
 
@@ -483,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sweeps:
         from .sweep import bench_sweep
 
-        report["sweep"] = bench_sweep(sweeps, latency_s=args.sweep_latency_ms / 1000)
+        report["sweep"] = bench_sweep(sweeps, latency_s=args.sweep_latency_ms / 1000, relay_due=args.sweep_relay_due)
     if args.jobs > 0:
         from .stackfigures import bench_stack
 

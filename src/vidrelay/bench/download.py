@@ -44,12 +44,17 @@ FLAT_MARGIN_MIB = 8.0
 
 
 def serve(kind: str) -> int:
-    """`--serve moto|sink`: serves until stdin closes; the first stdout line is the URL."""
+    """`--serve moto|sink|simulator`: serves until stdin closes; the first stdout line is the URL."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     if kind == "moto":
         from vidrelay.local.aws import LocalAws
 
         server: Any = LocalAws().start()
+    elif kind == "simulator":
+        from vidrelay.simulator.server import Simulator
+
+        # Generations that never finish: every poll of the sweep finds its task still running.
+        server = Simulator(port=0, sim_seconds=24 * 3600.0).start()
     else:
         from .sink import DiscardSink
 

@@ -5,6 +5,7 @@ side as the poller makes them, with no store). moto (its own process) holds the 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
@@ -19,7 +20,8 @@ from .calls import CallCounter
 
 TARGET_S = 15.0  # one poll interval (SPEC §11: a pass over 10,000 due within 15 s; the 100k sweep ≤ 20 s)
 TARGET_DUE = 10_000
-SHIFT_S = 3600.0  # each pass sees the jobs an hour later: every one is due again, none too old
+SHIFT_S = 3600.0
+DYNAMODB_CALL_S = 0.010  # each pass sees the jobs an hour later: every one is due again, none too old
 
 
 @dataclass
@@ -46,17 +48,19 @@ class InstantUpstream:
         return getattr(self._real, name)
 
 
-def create_tasks(sim_url: str, count: int) -> list[str]:
+def create_tasks(sim_url: str, count: int, workers: int = 8) -> list[str]:
     import httpx
 
-    def create(n: int) -> str:
-        with httpx.Client(base_url=sim_url, headers=UPSTREAM_HEADERS, timeout=60) as client:
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    with httpx.Client(base_url=sim_url, headers=UPSTREAM_HEADERS, timeout=60, limits=limits) as client:
+
+        def create(n: int) -> str:
             answer = client.post("/v1/videos", json={**TASK_FIELDS, "prompt": f"bench sweep {n}"})
             answer.raise_for_status()
             return str(answer.json()["id"])
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(create, range(count)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(create, range(count)))
 
 
 def seed(client: Any, table_name: str, tasks: Sequence[str], finished: int, shards: int, account: str) -> list[str]:
@@ -145,6 +149,71 @@ def relay_only(adapters: Sequence[Any], jobs: Sequence[Any], workers: int) -> fl
     return time.perf_counter() - started
 
 
+def relay_at_scale(due: int, latency_s: float, concurrency: int) -> dict[str, Any]:
+    """The relay half at the target size, measured rather than extrapolated (moto cannot hold the store half at
+    100,000 jobs in reasonable time): `due` tasks of a simulator in a process of its own (as an upstream is),
+    polled through the poller's own adapter and shared upstream client from `concurrency` threads, each once."""
+    import httpx
+    from vidrelay_core.ids import new_video_id
+    from vidrelay_core.jobs import Job
+    from vidrelay_core.upstream import adapters_for
+
+    from .download import ServerProcess
+
+    simulator = ServerProcess("simulator")
+    try:
+        os.environ.update(
+            {"VIDRELAY_UPSTREAM_VIDEOS_BASE_URL": simulator.url, "VIDRELAY_UPSTREAM_VIDEOS_API_KEY": "sk-bench"}
+        )
+        started = time.perf_counter()
+        tasks = create_tasks(simulator.url, due, workers=32)
+        log(f"relay at {due}: {due} tasks in {time.perf_counter() - started:.0f} s")
+        httpx.post(f"{simulator.url}/_sim/config", json={"latency_s": latency_s}, timeout=30).raise_for_status()
+        adapter = adapters_for("videos")[0]
+        now = time.time()
+        jobs = [
+            Job(
+                id=new_video_id(),
+                tenant="bench",
+                model="sora-2",
+                family="videos",
+                provider="openai",
+                prompt="bench sweep",
+                seconds="4",
+                size="1280x720",
+                created_at=now,
+                state="running",
+                updated_at=now,
+                upstream_task_id=task,
+                upstream_account=adapter.account.name,
+            )
+            for task in tasks
+        ]
+        cpu = simulator.cpu_s()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            states = Counter(result.state for result in pool.map(adapter.poll, jobs))
+        seconds = time.perf_counter() - started
+        simulator_cpu = simulator.cpu_s() - cpu
+        logged = httpx.get(f"{simulator.url}/_sim/requests", timeout=120).json()
+        entries = logged if isinstance(logged, list) else logged.get("requests", [])
+        polled = Counter(r["path"] for r in entries if r["method"] == "GET" and r["path"].startswith("/v1/videos/"))
+    finally:
+        simulator.stop()
+    log(f"relay at {due}: {seconds:.1f} s at {concurrency} threads")
+    return {
+        "due": due,
+        "concurrency": concurrency,
+        "seconds": round(seconds, 2),
+        "polls_per_s": round(due / seconds, 1),
+        "ideal_s": round(math.ceil(due / concurrency) * latency_s, 2),
+        "poll_states": dict(states),
+        "polls_per_task_max": max(polled.values(), default=0),
+        "tasks_polled": len(polled),
+        "simulator_cpu_s": round(simulator_cpu, 1),
+    }
+
+
 def measure(due: int, finished: int, latency_s: float, counter: CallCounter) -> dict[str, Any]:
     import boto3
     from vidrelay_core.config import Settings
@@ -231,25 +300,43 @@ def growth(results: Sequence[dict[str, Any]], key: str) -> float | None:
     return round((value(last) - value(first)) / (last["due"] - first["due"]) * 1000, 2)
 
 
-def extrapolate(results: Sequence[dict[str, Any]], key: str) -> float | None:
-    per_1000 = growth(results, key)
-    if per_1000 is None:
-        return None
-    last = results[-1]
-    base = last[key]["seconds"] if key != "relay_alone_s" else last["relay_alone_s"]
-    return round(base + per_1000 * (TARGET_DUE - last["due"]) / 1000, 1)
+def modelled_cloud_pass(relay: dict[str, Any], largest: dict[str, Any], shards: int) -> dict[str, Any]:
+    """The 10,000-job pass in the cloud: the relay as measured at that size, plus the store calls each check made
+    in the moto run (writes per due job, counted) at DynamoDB's latency, made by the same threads."""
+    due, workers = relay["due"], relay["concurrency"]
+    calls = largest["store_and_relay"]["aws_calls"]
+    writes_per_check = sum(n for op, n in calls.items() if op.endswith(("UpdateItem", "PutItem"))) / max(
+        1, largest["due"]
+    )
+    store_s = (
+        shards * DYNAMODB_CALL_S  # one keys-only Query per shard, one after another
+        + math.ceil(due / 100) * DYNAMODB_CALL_S / workers  # BatchGetItem, 100 jobs each, side by side
+        + due * writes_per_check * DYNAMODB_CALL_S / workers  # each check's own writes, in its thread
+    )
+    return {
+        "assumption": f"each DynamoDB call {DYNAMODB_CALL_S * 1000:.0f} ms (single-digit ms in-region, rounded up)",
+        "writes_per_check": round(writes_per_check, 2),
+        "relay_s": relay["seconds"],
+        "store_s": round(store_s, 2),
+        "seconds": round(relay["seconds"] + store_s, 2),
+    }
 
 
-def bench_sweep(sizes: Sequence[tuple[int, int]], *, latency_s: float) -> dict[str, Any]:
+def bench_sweep(sizes: Sequence[tuple[int, int]], *, latency_s: float, relay_due: int = TARGET_DUE) -> dict[str, Any]:
+    from vidrelay_core.config import Settings
+
+    defaults = Settings.model_fields
+    concurrency = int(defaults["poller_concurrency"].default)
+    shards = int(defaults["inflight_shards"].default)
     counter = CallCounter().install()
     results = [measure(due, finished, latency_s, counter) for due, finished in sizes]
     largest = results[-1]
-    at_target = largest["due"] >= TARGET_DUE
-    full_10k = largest["store_and_relay"]["seconds"] if at_target else extrapolate(results, "store_and_relay")
+    relay = relay_at_scale(relay_due, latency_s, concurrency) if relay_due > 0 else None
+    cloud = modelled_cloud_pass(relay, largest, shards) if relay else None
     # Items read per due job: its key from the keys-only index and the job itself (≈ 2, never the finished ones).
     reads_ok = all(r["items_read_per_due"] <= 2.2 for r in results)
-    once = all(r["polls_per_task_max"] <= 1 for r in results)
-    ok = full_10k is not None and full_10k <= TARGET_S and reads_ok and once
+    once = all(r["polls_per_task_max"] <= 1 for r in results) and (relay is None or relay["polls_per_task_max"] == 1)
+    ok = cloud is not None and relay is not None and relay["due"] >= TARGET_DUE and cloud["seconds"] <= TARGET_S
     return {
         "method": (
             f"moto in its own process holds the template's table; `due` running sora-2 jobs (each a simulator task "
@@ -258,23 +345,26 @@ def bench_sweep(sizes: Sequence[tuple[int, int]], *, latency_s: float) -> dict[s
             f"{latency_s * 1000:.0f} ms. store_and_relay = one Poller.sweep_once() of the real use case "
             "(wiring.Components, poller_concurrency threads); store_alone = the same pass an hour later (every job "
             "due again) with an upstream answering at once; relay_alone = the same polls made side by side by as "
-            "many threads, no store. items read = DynamoDB items returned (index keys + jobs). Sizes below 10,000 "
-            "due: the 10,000 figure is extrapolated linearly from the growth between the smallest and largest size."
+            "many threads, no store. items read = DynamoDB items returned (index keys + jobs). moto answers each "
+            "call in milliseconds of Python and its index queries walk the whole table, so the store half is not "
+            "timed at 10,000 due among 100,000: relay_at_target measures the relay half at that size instead (a "
+            "simulator process of its own, the poller's adapter and upstream client, poller_concurrency threads, "
+            "every task polled once), and cloud_pass_10000_due models the whole pass from it and the writes each "
+            "check made in the moto runs."
         ),
         "upstream_latency_ms": latency_s * 1000,
         "results": results,
-        "growth_s_per_1000_due": {
+        "growth_s_per_1000_due_on_moto": {
             "store_and_relay": growth(results, "store_and_relay"),
             "store_alone": growth(results, "store_alone"),
             "relay_alone": growth(results, "relay_alone_s"),
         },
-        "ten_thousand_due_s": {
-            "measured" if at_target else "extrapolated": full_10k,
-            "store_alone": largest["store_alone"]["seconds"] if at_target else extrapolate(results, "store_alone"),
-            "relay_alone": largest["relay_alone_s"] if at_target else extrapolate(results, "relay_alone_s"),
-        },
+        "relay_at_target": relay,
+        "cloud_pass_10000_due": cloud,
+        "checked_once": once,
+        "items_read_per_due_ok": reads_ok,
         "target": f"10,000 due checked within {TARGET_S:.0f} s, each once, items read ≈ due",
-        "verdict": "meets target" if ok else "misses target",
+        "verdict": "meets target" if ok and reads_ok and once else "misses target",
     }
 
 

@@ -246,8 +246,19 @@ class Simulator:
             body = request.get_json(force=True, silent=True)
             if not isinstance(body, dict):
                 return error_response(
-                    400, 'expected {"sim_seconds"?: number, "content_400_window"?: number}', param="sim_seconds"
+                    400,
+                    'expected {"sim_seconds"?: number, "content_400_window"?: number, "latency_s"?: number}',
+                    param="sim_seconds",
                 )
+            if "latency_s" in body:
+                latency = body["latency_s"]
+                if isinstance(latency, bool) or not isinstance(latency, int | float) or not 0 <= latency <= 60:
+                    return error_response(
+                        400,
+                        f"bad latency_s: {latency!r} (seconds, 0 to 60, held before every API answer)",
+                        param="latency_s",
+                    )
+                self.latency_s = float(latency)
             for name in ("sim_seconds", "content_400_window"):
                 if name in body:
                     try:
@@ -258,6 +269,7 @@ class Simulator:
             {
                 "sim_seconds": self.sim_seconds,
                 "content_400_window": self.content_400_window,
+                "latency_s": self.latency_s,
                 "api_url": self.url,
                 "cdn_url": self.cdn_url,
             }

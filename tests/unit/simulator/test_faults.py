@@ -376,3 +376,26 @@ def test_stop_ends_a_running_stream_at_once() -> None:
     slow.stop()
     reader.join(timeout=10)
     assert not reader.is_alive() and time.monotonic() - started < 5
+
+
+def test_config_sets_the_latency_held_before_every_api_answer(sim: Simulator, api: httpx.Client) -> None:
+    changed = httpx.post(f"{sim.url}/_sim/config", json={"latency_s": 0.2}).json()
+    assert changed["latency_s"] == 0.2
+    try:
+        started = time.monotonic()
+        assert api.get("/v1/videos/video_missing").status_code == 404
+        assert time.monotonic() - started >= 0.2
+        # The control endpoints answer at once.
+        started = time.monotonic()
+        httpx.get(f"{sim.url}/_sim/config")
+        assert time.monotonic() - started < 0.2
+    finally:
+        httpx.post(f"{sim.url}/_sim/config", json={"latency_s": 0})
+
+
+@pytest.mark.parametrize("latency", [-1, 61, "0.2", True, None])
+def test_a_bad_latency_is_refused_by_name_and_changes_nothing(sim: Simulator, latency: object) -> None:
+    answer = httpx.post(f"{sim.url}/_sim/config", json={"latency_s": latency})
+    assert answer.status_code == 400
+    assert "latency_s" in answer.text
+    assert httpx.get(f"{sim.url}/_sim/config").json()["latency_s"] == 0
