@@ -17,7 +17,8 @@ from typing import Any
 
 from vidrelay.client import Client, Endpoint
 from vidrelay.console import wait_with_progress
-from vidrelay.local.stack import LocalOptions, LocalStack, free_port
+from vidrelay.local.stack import LocalOptions, LocalStack
+from vidrelay.ports import free_port
 from vidrelay.receiver import Receiver
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from vidrelay.chaos.stack import wait_until_serving
+from vidrelay.ports import free_port
 from vidrelay.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,12 +73,6 @@ class LocalStackProcess:
         return sum(1 for r in self.sim_requests() if r["method"] == "POST" and r["path"] == "/v1/videos")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
     """`vidrelay local` with these options, in its own directory, stopped (SIGTERM) afterwards."""
@@ -93,7 +87,7 @@ def running_stack(workdir: Path, *options: str) -> Iterator[LocalStackProcess]:
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(VIDRELAY), "local", "--port", str(_free_port()), "--sim-seconds", "1", *options],
+            [str(VIDRELAY), "local", "--port", str(free_port()), "--sim-seconds", "1", *options],
             cwd=workdir,
             env=env,
             stdout=log,

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import _free_port, wait_for_status
+from tests.e2e.conftest import wait_for_status
+from vidrelay.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ def _start(workdir: Path, *options: str) -> tuple[subprocess.Popen[bytes], Path,
     log = workdir / "local.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(VIDRELAY), "local", "--port", str(_free_port()), "--sim-seconds", "1", *options],
+            [str(VIDRELAY), "local", "--port", str(free_port()), "--sim-seconds", "1", *options],
             cwd=workdir,
             env=_env(),
             stdout=out,
@@ -130,12 +131,12 @@ def test_a_stack_that_died_without_cleaning_up_is_reported_not_running_at_once(t
     # Given the state file of a stack process that no longer exists (killed: it could not remove its file)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    port = _free_port()
+    port = free_port()
     state = {
         "api_url": f"http://127.0.0.1:{port}/v1",
         "api_key": "sk-local-vidrelay",
         "tenant": "local",
-        "aws_endpoint_url": f"http://127.0.0.1:{_free_port()}",
+        "aws_endpoint_url": f"http://127.0.0.1:{free_port()}",
         "region": "us-east-1",
         "jobs_table": "vidrelay-local-JobsTable",
         "pid": gone.pid,
@@ -167,7 +168,7 @@ def test_a_stack_that_died_without_cleaning_up_is_reported_not_running_at_once(t
 
 
 def test_an_unreachable_api_url_and_missing_aws_credentials_are_one_line(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     line = _one_line(_cli(tmp_path, "jobs", VIDRELAY_API_URL=url, VIDRELAY_API_KEY="sk-x"))
     assert line == f"vidrelay jobs: cannot reach the vidrelay API at {url} (connection refused): check VIDRELAY_API_URL"
 
@@ -194,7 +195,7 @@ def test_an_unreachable_api_url_and_missing_aws_credentials_are_one_line(tmp_pat
 
 
 def test_debug_shows_the_traceback_and_still_the_line(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     done = _cli(tmp_path, "jobs", "--debug", VIDRELAY_API_URL=url, VIDRELAY_API_KEY="sk-x")
     assert done.returncode == 1
     assert "Traceback (most recent call last)" in done.stderr and "httpx.ConnectError" in done.stderr

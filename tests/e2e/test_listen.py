@@ -11,7 +11,8 @@ import httpx
 import pytest
 from vidrelay_core.webhooks import new_secret, sign
 
-from tests.e2e.conftest import LocalStackProcess, _free_port, wait_for_status
+from tests.e2e.conftest import LocalStackProcess, wait_for_status
+from vidrelay.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ VIDRELAY = Path(sys.executable).with_name("vidrelay")
 
 
 def test_listen_prints_verified_events_and_rejects_forgeries(local_stack: LocalStackProcess, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     secret = str(local_stack.info["webhook_secret"])
     listener = subprocess.Popen(
         [str(VIDRELAY), "listen", "--port", str(port), "--secret", secret],
@@ -84,7 +85,7 @@ def _start_listen(port: int, cwd: Path) -> subprocess.Popen[str]:
 
 def test_listen_verifies_an_endpoint_created_after_it_started(local_stack: LocalStackProcess) -> None:
     # Given `vidrelay listen` started inside the stack's folder, with no --secret: it reads the stack's secrets
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks"
     inside = local_stack.log_path.parent / "listen-here"
     inside.mkdir(exist_ok=True)

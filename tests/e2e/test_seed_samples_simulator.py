@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 import requests
 
 from tests.e2e.test_image_to_video import image_bytes, restore_indentation
+from vidrelay.ports import free_port
 from vidrelay.simulator.mp4gen import probe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -66,12 +66,6 @@ class SimulatorProcess:
         return list(httpx.get(f"{self.origin}/_sim/requests", timeout=10).json())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _printed(log_path: Path, label: str) -> str | None:
     match = re.search(rf"{label}:\s+(\S+)", log_path.read_text())
     return match[1] if match else None
@@ -80,7 +74,7 @@ def _printed(log_path: Path, label: str) -> str | None:
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
     log_path = tmp_path_factory.mktemp("simulator") / "simulator.log"
-    port = _free_port()
+    port = free_port()
     command = [str(VIDRELAY), "simulator", "--port", str(port), "--sim-seconds", str(SIM_SECONDS)]
     command += ["--content-400-window", str(CONTENT_400_WINDOW)]
     with log_path.open("wb") as log:

@@ -23,7 +23,7 @@ from botocore.config import Config
 from vidrelay_core.errors import NotAnMp4, TransferError, TruncatedDownload
 from vidrelay_core.transfer import HttpStatusError, MiB, stream_to_s3, stream_url_to_s3
 
-from vidrelay.local.stack import free_port
+from vidrelay.ports import free_port
 from vidrelay.simulator import mp4gen
 from vidrelay.simulator.server import Simulator
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from vidrelay.ports import free_port
 
 START_TIMEOUT_S = 120.0
 
@@ -44,12 +45,6 @@ class RunningStack:
         return str(self.info["simulator_url"])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("vidrelay")
     if script.exists():
@@ -71,7 +66,7 @@ def local_stack(workdir: Path, options: StackOptions) -> Iterator[RunningStack]:
         *_command(),
         "local",
         "--port",
-        str(_free_port()),
+        str(free_port()),
         "--sim-seconds",
         str(options.sim_seconds),
         "--webhook-retry-scale",

@@ -62,12 +62,6 @@ def project_root() -> Path:
     raise FileNotFoundError("template.yaml not found above the vidrelay package")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PortInUse(RuntimeError):
     """The API port is taken: reported before anything starts, and `vidrelay local` exits 2."""
 
