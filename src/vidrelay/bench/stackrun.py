@@ -20,11 +20,13 @@ from . import (
     WEBHOOK_NOTES,
     WEBHOOK_SIM_SECONDS,
     WebhookLog,
+    bench_prompt,
     latency_summary,
     log,
     percentile,
     run_waves,
     upstream_completions,
+    warm_bench_video,
     webhook_method,
 )
 from .calls import CallCounter, Snapshot
@@ -54,6 +56,7 @@ def counted_stack(counter: CallCounter) -> Iterator[StackSession]:
         stack = LocalStack(options)
         log("starting the local stack")
         info = stack.start()
+        warm_bench_video()
         counter.instrument_pools(stack.pools)
         try:
             yield StackSession(stack, info, counter)
@@ -286,7 +289,7 @@ def measure_drain(session: StackSession, jobs: int, clients: int, timeout_s: flo
     lock = threading.Lock()
 
     def create(n: int) -> None:
-        prompt = f"bench drain {n} {run_id}"
+        prompt = bench_prompt(run_id, f"drain-{n}")
         try:
             with httpx.Client(base_url=session.info["api_url"], headers=headers, timeout=60) as api:
                 answer = api.post("/videos", json={**TASK_FIELDS, "prompt": prompt, "webhook_url": receiver.url})
