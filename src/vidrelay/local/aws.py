@@ -11,7 +11,8 @@ the API's threads):
 - even a GetItem of a missing key inserts into the table's items (a defaultdict), so reads are not read-only
   either and cannot share the table with writes.
 DynamoDB makes every write atomic per item and every transaction serialisable; handling one DynamoDB request at a
-time gives the local endpoint the same guarantees. S3, SQS and SNS requests stay concurrent, so a large multipart
+time gives the local endpoint the same guarantees (and lets transactions.py replace moto's whole-table copy of each
+transaction with a copy of the items it writes). S3, SQS and SNS requests stay concurrent, so a large multipart
 upload never holds up the API.
 """
 
@@ -78,6 +79,10 @@ class LocalAws:
 
         app: WsgiApp = DomainDispatcherApplication(create_backend_app)
         if self._serialise_dynamodb:
+            from .transactions import install
+
+            # Transactions that copy only their own items: correct only with one DynamoDB request at a time.
+            install()
             app = self.serial_dynamodb = SerialDynamoDB(app)
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-aws", daemon=True)
