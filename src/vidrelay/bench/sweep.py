@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from . import FAKE_AWS_ENV, TASK_FIELDS, UPSTREAM_HEADERS, log
+from . import FAKE_AWS_ENV, TASK_FIELDS, UPSTREAM_HEADERS, bench_prompt, log
 from .calls import CallCounter
 
 TARGET_S = 15.0  # one poll interval (SPEC §11: a pass over 10,000 due within 15 s; the 100k sweep ≤ 20 s)
@@ -55,7 +55,9 @@ def create_tasks(sim_url: str, count: int, workers: int = 8) -> list[str]:
     with httpx.Client(base_url=sim_url, headers=UPSTREAM_HEADERS, timeout=60, limits=limits) as client:
 
         def create(n: int) -> str:
-            answer = client.post("/v1/videos", json={**TASK_FIELDS, "prompt": f"bench sweep {n}"})
+            # One caption for all (bench_prompt): the simulator prepares each new task's MP4 in the background, and
+            # one MP4 for every task keeps that encoder out of the timed polls.
+            answer = client.post("/v1/videos", json={**TASK_FIELDS, "prompt": bench_prompt("sweep", n)})
             answer.raise_for_status()
             return str(answer.json()["id"])
 
