@@ -52,6 +52,14 @@ def key(pk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": "x"}}
 
 
+def refused(dynamodb: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error response of a transaction the endpoint refuses."""
+    with pytest.raises(ClientError) as raised:
+        dynamodb.transact_write_items(TransactItems=items)
+    response: dict[str, Any] = raised.value.response
+    return response
+
+
 def everything(dynamodb: Any, table: str) -> list[dict[str, Any]]:
     return sorted(dynamodb.scan(TableName=table)["Items"], key=lambda i: i["pk"]["S"])
 
@@ -85,23 +93,22 @@ def test_a_transaction_applies_every_write(dynamodb: Any, table: str) -> None:
 
 def test_a_failed_condition_cancels_everything_with_the_reasons_item_by_item(dynamodb: Any, table: str) -> None:
     before = everything(dynamodb, table)
-    with pytest.raises(ClientError) as raised:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": item("new", v="1")}},
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": key("bg1"),
-                        "UpdateExpression": "SET v = :v",
-                        "ConditionExpression": "v = :old",
-                        "ExpressionAttributeValues": {":v": {"S": "2"}, ":old": {"S": "not this"}},
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
-            ]
-        )
-    error = raised.value.response
+    error = refused(
+        dynamodb,
+        [
+            {"Put": {"TableName": table, "Item": item("new", v="1")}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key("bg1"),
+                    "UpdateExpression": "SET v = :v",
+                    "ConditionExpression": "v = :old",
+                    "ExpressionAttributeValues": {":v": {"S": "2"}, ":old": {"S": "not this"}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ],
+    )
     assert error["Error"]["Code"] == "TransactionCanceledException"
     reasons = error["CancellationReasons"]
     assert [r["Code"] for r in reasons] == ["None", "ConditionalCheckFailed"]
@@ -111,29 +118,29 @@ def test_a_failed_condition_cancels_everything_with_the_reasons_item_by_item(dyn
 
 def test_a_refused_write_undoes_the_writes_before_it(dynamodb: Any, table: str) -> None:
     before = everything(dynamodb, table)
-    with pytest.raises(ClientError) as raised:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": item("new", v="1")}},
-                {"Update": {"TableName": table, "Key": key("bg1"), "UpdateExpression": "SET v = :v"}},
-                {"Delete": {"TableName": table, "Key": key("bg2")}},
-            ]
-        )
+    error = refused(
+        dynamodb,
+        [
+            {"Put": {"TableName": table, "Item": item("new", v="1")}},
+            {"Update": {"TableName": table, "Key": key("bg1"), "UpdateExpression": "SET v = :v"}},
+            {"Delete": {"TableName": table, "Key": key("bg2")}},
+        ],
+    )
     # The update names a value it does not give: refused when it is applied, after the put was.
-    assert raised.value.response["Error"]["Code"] in ("ValidationException", "TransactionCanceledException")
+    assert error["Error"]["Code"] in ("ValidationException", "TransactionCanceledException")
     assert everything(dynamodb, table) == before
 
 
 def test_two_writes_to_one_item_are_refused(dynamodb: Any, table: str) -> None:
     before = everything(dynamodb, table)
-    with pytest.raises(ClientError) as raised:
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": item("bg1", v="9")}},
-                {"Delete": {"TableName": table, "Key": key("bg1")}},
-            ]
-        )
-    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    error = refused(
+        dynamodb,
+        [
+            {"Put": {"TableName": table, "Item": item("bg1", v="9")}},
+            {"Delete": {"TableName": table, "Key": key("bg1")}},
+        ],
+    )
+    assert error["Error"]["Code"] == "ValidationException"
     assert everything(dynamodb, table) == before
 
 
@@ -148,18 +155,7 @@ def test_a_cancelled_transaction_leaves_the_table_itself_in_place(dynamodb: Any,
     backend = dynamodb_backends["123456789012"]["us-east-1"]
     held_table = backend.tables[table]
     held_item = backend.get_item(table, key("bg5"))
-    with pytest.raises(ClientError):
-        dynamodb.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": item("new", v="1")}},
-                {
-                    "ConditionCheck": {
-                        "TableName": table,
-                        "Key": key("nope"),
-                        "ConditionExpression": "attribute_exists(pk)",
-                    }
-                },
-            ]
-        )
+    missing = {"TableName": table, "Key": key("nope"), "ConditionExpression": "attribute_exists(pk)"}
+    refused(dynamodb, [{"Put": {"TableName": table, "Item": item("new", v="1")}}, {"ConditionCheck": missing}])
     assert backend.tables[table] is held_table
     assert backend.get_item(table, key("bg5")) is held_item

@@ -270,13 +270,6 @@ def warm_content(url: str) -> None:
         next(response.iter_bytes(MiB), b"")
 
 
-def allocator_env() -> dict[str, str]:
-    """The allocator setting the deployed downloader runs with (template.yaml), given to both children alike."""
-    from vidrelay.local.allocator import template_allocator_env
-
-    return template_allocator_env()
-
-
 def peak_delta(raw: dict[str, Any]) -> int:
     delta: int = raw["after"]["hwm"] - raw["before"]["rss"]
     return delta

@@ -22,7 +22,6 @@ from . import (
     CHILD_TIMEOUT_S,
     FAKE_AWS_ENV,
     MiB,
-    allocator_env,
     log,
     mib_per_s,
     padded_content_url,
@@ -115,7 +114,9 @@ def services() -> Iterator[tuple[dict[str, ServerProcess], str]]:
 
 def run_child(spec: dict[str, Any], server: ServerProcess | None) -> dict[str, Any]:
     """One transfer in a fresh interpreter; adds the CPU the S3 server spent meanwhile."""
-    env = {**os.environ, **FAKE_AWS_ENV, **allocator_env()}
+    from vidrelay.local.allocator import template_allocator_env
+
+    env = {**os.environ, **FAKE_AWS_ENV, **template_allocator_env()}
     command = [sys.executable, "-m", "vidrelay.bench", "--child", json.dumps(spec)]
     cpu = server.cpu_s() if server else 0.0
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
@@ -227,6 +228,8 @@ def download_verdict(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def bench_download(sizes: Sequence[int], runs: int, *, runs_large: int | None = None) -> dict[str, Any]:
+    from vidrelay.local.allocator import template_allocator_env
+
     from . import LARGE_MIB
 
     results: list[dict[str, Any]] = []
@@ -249,7 +252,7 @@ def bench_download(sizes: Sequence[int], runs: int, *, runs_large: int | None = 
     }
     return {
         "method": DOWNLOAD_METHOD,
-        "child_env": allocator_env(),
+        "child_env": dict(template_allocator_env()),
         "throughput_mib_s": summary,
         **download_verdict(results),
         "results": results,

@@ -65,52 +65,44 @@ def create_tasks(sim_url: str, count: int, workers: int = 8) -> list[str]:
             return list(pool.map(create, range(count)))
 
 
-def seed(client: Any, table_name: str, tasks: Sequence[str], finished: int, shards: int, account: str) -> list[str]:
+def bench_job(now: float, **fields: Any) -> Any:
+    """A sora-2 job of the bench tenant, made at `now`, with `fields` on top."""
     from vidrelay_core.ids import new_video_id
     from vidrelay_core.jobs import Job
+
+    common: dict[str, Any] = {
+        "tenant": "bench",
+        "model": "sora-2",
+        "family": "videos",
+        "provider": "openai",
+        "prompt": "bench sweep",
+        "seconds": "4",
+        "size": "1280x720",
+    }
+    return Job(id=new_video_id(), created_at=now, updated_at=now, **{**common, **fields})
+
+
+def running_job(task: str, account: str, now: float, *, shard: int = 0) -> Any:
+    """A running job whose upstream task is `task`, due now."""
+    return bench_job(
+        now,
+        state="running",
+        upstream_task_id=task,
+        upstream_account=account,
+        inflight_shard=shard,
+        next_check_at=now - 1,
+    )
+
+
+def seed(client: Any, table_name: str, tasks: Sequence[str], finished: int, shards: int, account: str) -> list[str]:
     from vidrelay_core.store.codec import serialize
     from vidrelay_core.store.jobs import JobStore
 
     # job_item only shapes the item: the store's table is never used.
     store = JobStore(table=None)  # type: ignore[arg-type]
     now = time.time()
-    base: dict[str, Any] = {
-        "tenant": "bench",
-        "model": "sora-2",
-        "family": "videos",
-        "provider": "openai",
-        "prompt": "bench sweep",
-    }
-    jobs = [
-        Job(
-            id=new_video_id(),
-            seconds="4",
-            size="1280x720",
-            created_at=now,
-            state="running",
-            updated_at=now,
-            upstream_task_id=task,
-            upstream_account=account,
-            inflight_shard=n % shards,
-            next_check_at=now - 1,
-            **base,
-        )
-        for n, task in enumerate(tasks)
-    ]
-    jobs += [
-        Job(
-            id=new_video_id(),
-            seconds="4",
-            size="1280x720",
-            created_at=now,
-            state="completed",
-            completed_at=now,
-            progress=100,
-            updated_at=now,
-            **base,
-        )
-        for _ in range(finished)
-    ]
+    jobs = [running_job(task, account, now, shard=n % shards) for n, task in enumerate(tasks)]
+    jobs += [bench_job(now, state="completed", completed_at=now, progress=100) for _ in range(finished)]
     items = [serialize(store.job_item(job)) for job in jobs]
 
     def write(batch: list[dict[str, Any]]) -> None:
@@ -156,8 +148,6 @@ def relay_at_scale(due: int, latency_s: float, concurrency: int) -> dict[str, An
     100,000 jobs in reasonable time): `due` tasks of a simulator in a process of its own (as an upstream is),
     polled through the poller's own adapter and shared upstream client from `concurrency` threads, each once."""
     import httpx
-    from vidrelay_core.ids import new_video_id
-    from vidrelay_core.jobs import Job
     from vidrelay_core.upstream import adapters_for
 
     from .download import ServerProcess
@@ -173,24 +163,7 @@ def relay_at_scale(due: int, latency_s: float, concurrency: int) -> dict[str, An
         httpx.post(f"{simulator.url}/_sim/config", json={"latency_s": latency_s}, timeout=30).raise_for_status()
         adapter = adapters_for("videos")[0]
         now = time.time()
-        jobs = [
-            Job(
-                id=new_video_id(),
-                tenant="bench",
-                model="sora-2",
-                family="videos",
-                provider="openai",
-                prompt="bench sweep",
-                seconds="4",
-                size="1280x720",
-                created_at=now,
-                state="running",
-                updated_at=now,
-                upstream_task_id=task,
-                upstream_account=adapter.account.name,
-            )
-            for task in tasks
-        ]
+        jobs = [running_job(task, adapter.account.name, now) for task in tasks]
         cpu = simulator.cpu_s()
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=concurrency) as pool:

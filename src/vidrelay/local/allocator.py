@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 
 from .stack import project_root
 from .template import Template
@@ -19,8 +20,9 @@ from .template import Template
 VARIABLE = "MALLOC_MMAP_THRESHOLD_"
 
 
+@lru_cache(maxsize=1)
 def template_allocator_env() -> dict[str, str]:
-    """The allocator variables the deployed downloader runs with."""
+    """The allocator variables the deployed downloader runs with (the template read once per process)."""
     environment = Template.load(project_root() / "template.yaml").function("DownloaderFunction").environment
     value = environment.get(VARIABLE)
     return {VARIABLE: str(value)} if isinstance(value, str | int) else {}

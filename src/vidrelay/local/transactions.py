@@ -25,6 +25,7 @@ class _Write:
     op: dict[str, Any]
     table_name: str
     key: dict[str, Any]
+    current: Any  # the item as the condition saw it (None: absent); what an undo puts back
 
 
 def install() -> None:
@@ -69,7 +70,7 @@ def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> 
                     failed_item = current.to_json()["Attributes"]
                 raise ConditionalCheckFailed(item=failed_item)
             if kind != "ConditionCheck":
-                writes.append(_Write(kind, op, table_name, key))
+                writes.append(_Write(kind, op, table_name, key, current))
             errors.append((None, None, None))
         except (MultipleTransactionsException, MockValidationException):
             raise
@@ -115,8 +116,8 @@ def _apply(backend: Any, writes: list[_Write]) -> None:
     for index, write in enumerate(writes):
         table = backend.get_table(write.table_name)
         hash_value, range_value = backend.get_keys_value(table, write.key)
-        before = backend.get_item(write.table_name, write.key)
-        undo.append((table, hash_value, range_value, copy.deepcopy(before)))
+        # A copy: an update changes the item in place.
+        undo.append((table, hash_value, range_value, copy.deepcopy(write.current)))
         try:
             _write(backend, write)
         except MockValidationException:
