@@ -50,20 +50,6 @@ def test_ratio_guards_zero() -> None:
 # --- the counted figures' arithmetic ------------------------------------------------------------------------
 
 
-def test_dynamodb_units_follow_the_item_sizes() -> None:
-    from vidrelay.bench.calls import read_units, write_units
-
-    small = {"pk": {"S": "JOB#1"}}
-    big = {"pk": {"S": "JOB#2"}, "blob": {"S": "x" * 5000}}
-    assert read_units("GetItem", {"ConsistentRead": True}, {"Item": small}) == 1.0
-    assert read_units("GetItem", {}, {"Item": big}) == 1.0  # 2 x 4 KB, halved (eventually consistent)
-    assert read_units("BatchGetItem", {}, {"Responses": {"t": [small, small, big]}}) == 2.0
-    assert read_units("Query", {}, {"Items": [small] * 3}) == 0.5
-    assert write_units("PutItem", {"Item": big}) == 5.0
-    assert write_units("UpdateItem", {"Key": small}) == 1.0
-    assert write_units("TransactWriteItems", {"TransactItems": [{"Put": {"Item": small}}, {"Update": {}}]}) == 4.0
-
-
 def test_pricing_reads_the_price_table() -> None:
     from collections import Counter
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
-import json
 import math
 import threading
 import time
@@ -15,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from .units import WriteUnits, read_units
 
 CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_function", default=None)
 EMPTY_RECEIVE = "ReceiveMessage(empty)"
@@ -30,47 +31,6 @@ def caller() -> str:
         return function
     name = threading.current_thread().name
     return f"event_source_mapping:{name.split('-')[1]}" if name.startswith("sqs-") else "bench"
-
-
-def _item_bytes(item: Any) -> int:
-    # DynamoDB sizes an item by its names and values; the JSON of the low-level item is a close upper bound.
-    return len(json.dumps(item, separators=(",", ":"), default=str))
-
-
-def read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
-    """Read request units of one answered read: 4 KB per item (Get, BatchGet, transactions: each item on its own;
-    Query/Scan: the total), half for an eventually consistent read, twice for a transactional one."""
-    consistent = bool(params.get("ConsistentRead"))
-    factor = 1.0 if consistent else 0.5
-    if operation == "GetItem":
-        return factor * max(1, math.ceil(_item_bytes(parsed.get("Item", {})) / 4096))
-    if operation == "BatchGetItem":
-        items = [item for found in parsed.get("Responses", {}).values() for item in found]
-        return sum(0.5 * max(1, math.ceil(_item_bytes(item) / 4096)) for item in items) or 0.5
-    if operation == "TransactGetItems":
-        return sum(2.0 * max(1, math.ceil(_item_bytes(r.get("Item", {})) / 4096)) for r in parsed.get("Responses", []))
-    total = sum(_item_bytes(item) for item in parsed.get("Items", []))
-    return factor * max(1, math.ceil(total / 4096))
-
-
-def write_units(operation: str, params: dict[str, Any]) -> float:
-    """Write request units of one write: 1 KB per item written (an update or delete is priced at one unit: the
-    item's stored size is not on the request), twice for a transactional write. A write that also changes a
-    global secondary index costs that index's write as well; not counted (the inflight index is keys-only)."""
-    if operation == "PutItem":
-        return float(max(1, math.ceil(_item_bytes(params.get("Item", {})) / 1024)))
-    if operation == "BatchWriteItem":
-        requests = [r for batch in params.get("RequestItems", {}).values() for r in batch]
-        return float(
-            sum(max(1, math.ceil(_item_bytes(r.get("PutRequest", {}).get("Item", {})) / 1024)) for r in requests)
-        )
-    if operation == "TransactWriteItems":
-        units = 0
-        for entry in params.get("TransactItems", []):
-            put = entry.get("Put")
-            units += 2 * (max(1, math.ceil(_item_bytes(put["Item"]) / 1024)) if put else 1)
-        return float(units)
-    return 1.0
 
 
 @dataclass
@@ -89,8 +49,9 @@ class CallCounter:
         self.requests: Counter[tuple[str, str, str]] = Counter()  # (caller, service, operation) → HTTP attempts
         self.units: defaultdict[tuple[str, str], float] = defaultdict(
             float
-        )  # (caller, "read"|"write") → DynamoDB request units
+        )  # (caller, "read"|"write"|"index_write") → DynamoDB request units
         self.items_read: Counter[str] = Counter()  # caller → DynamoDB items returned
+        self.write_units = WriteUnits()
         self.invocations: dict[str, Invocation] = {}
         self._installed = False
 
@@ -102,7 +63,8 @@ class CallCounter:
         boto3.setup_default_session()
         events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
         events.register("before-send", self._on_send)
-        events.register("before-call.dynamodb", self._keep_params)
+        # The request's parameters as the caller gave them: by before-call they are the serialised HTTP body.
+        events.register("before-parameter-build.dynamodb", self._keep_params)
         events.register("after-call.dynamodb", self._on_dynamodb)
         events.register("after-call.sqs.ReceiveMessage", self._on_receive)
         _carry_context_into_threads()
@@ -110,6 +72,7 @@ class CallCounter:
         return self
 
     def reset(self) -> None:
+        # The items the run wrote stay known (write_units): a write after a reset is priced against them.
         with self._lock:
             self.requests.clear()
             self.units.clear()
@@ -143,7 +106,12 @@ class CallCounter:
             returned = len(parsed.get("Items", [])) + sum(len(v) for v in parsed.get("Responses", {}).values())
             returned += 1 if parsed.get("Item") else 0
         elif operation in DYNAMODB_WRITES:
-            units, kind, returned = write_units(operation, params), "write", 0
+            # A refused write is billed too, but changes nothing the next write is priced against.
+            table_units, index_units = self.write_units.charge(operation, params, applied="Error" not in parsed)
+            with self._lock:
+                self.units[(who, "write")] += table_units
+                self.units[(who, "index_write")] += index_units
+            return
         else:
             return
         with self._lock:

@@ -24,6 +24,7 @@ S3_PUT_CLASS = {
 }
 S3_FREE = {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}
 API_FUNCTION = "ApiFunction"
+UNIT_RATE = {"read": "read", "write": "write", "index_write": "write"}
 
 
 @lru_cache(maxsize=1)
@@ -61,7 +62,8 @@ def price(usage: Snapshot, *, include_empty_receives: bool = True) -> dict[str, 
             continue
         add(who, service, n * request_price(service, operation))
     for (who, kind), units in usage.units.items():
-        rate = table["dynamodb"][f"on_demand_{kind}_request_unit_usd"]
+        # An index's write is billed as a write request unit of the table.
+        rate = table["dynamodb"][f"on_demand_{UNIT_RATE[kind]}_request_unit_usd"]
         add(who, "dynamodb", units * float(rate))
     for function, record in usage.invocations.items():
         add(function, "lambda", record.count * float(table["lambda"]["request_usd"]))

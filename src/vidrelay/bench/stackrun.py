@@ -249,7 +249,7 @@ def measure_throughput(session: StackSession, events: int, *, fail_half: bool, t
         "aws_calls_per_attempt": round(requests / settled, 2) if settled else None,
         "dynamodb_units_per_attempt": {
             kind: round(sum(v for (_, k), v in notifier.units.items() if k == kind) / max(1, settled), 2)
-            for kind in ("read", "write")
+            for kind in ("read", "write", "index_write")
         },
         "notifier_calls": dict(sorted(by_operation.items())),
         "notifier_invocations": notifier.invocations["NotifierFunction"].count
