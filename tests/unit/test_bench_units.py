@@ -11,10 +11,19 @@ from typing import Any
 
 import pytest
 from vidrelay_core.jobs import Job
-from vidrelay_core.store.codec import Table
+from vidrelay_core.store.codec import Table, serialize
 from vidrelay_core.store.jobs import JobStore
 
-from vidrelay.bench.units import INDEX_KEYS, TABLE_KEY, WriteUnits, item_bytes, read_units, update_clauses, writes_of
+from vidrelay.bench.units import (
+    INDEX_KEYS,
+    TABLE_KEY,
+    WriteUnits,
+    item_bytes,
+    read_units,
+    update_clauses,
+    value_bytes,
+    writes_of,
+)
 from vidrelay.local.template import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +125,7 @@ def test_an_update_is_priced_by_the_larger_of_the_item_before_and_after(
     store, client = recorded
     units = WriteUnits()
     job = a_job(prompt="x" * 3000)
-    kilobytes = math.ceil(item_bytes(store.job_item(job)) / 1024)
+    kilobytes = math.ceil(item_bytes(serialize(store.job_item(job))) / 1024)
     assert kilobytes >= 3
     store.save(job, job)
     assert charge(units, client) == (kilobytes, 2)  # new to both indexes
@@ -166,3 +175,16 @@ def test_read_units_follow_the_item_sizes() -> None:
     consistent = {"RequestItems": {"t": {"ConsistentRead": True}}}
     assert read_units("BatchGetItem", consistent, {"Responses": {"t": [small, small, big]}}) == 4.0
     assert read_units("Query", {}, {"Items": [small] * 3}) == 0.5
+
+
+def test_item_sizes_follow_dynamodb_s_rules() -> None:
+    assert value_bytes({"S": "héllo"}) == 6  # UTF-8 bytes
+    assert value_bytes({"N": "1796281818.0225158"}) == 10  # 17 significant digits: 9 bytes + 1
+    assert value_bytes({"N": "1000"}) == 2  # trailing zeros trimmed
+    assert value_bytes({"N": "-0.5"}) == 3
+    assert value_bytes({"BOOL": False}) == 1 and value_bytes({"NULL": True}) == 1
+    assert value_bytes({"B": b"\x00\x01\x02"}) == 3
+    assert value_bytes({"L": []}) == 3 and value_bytes({"M": {}}) == 3
+    assert value_bytes({"M": {"ab": {"S": "xyz"}}}) == 3 + 1 + 2 + 3
+    assert value_bytes({"L": [{"N": "1"}, {"S": "a"}]}) == 3 + (1 + 2) + (1 + 1)
+    assert item_bytes({"pk": {"S": "JOB#1"}, "n": {"N": "7"}}) == 2 + 5 + 1 + 2

@@ -44,8 +44,12 @@ class Invocation:
 class CallCounter:
     """Installed once per process before any client is made (clients copy their session's hooks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, defer_writes: bool = False) -> None:
         self._lock = threading.Lock()
+        # In a function's worker process (local/worker.py) writes are kept as sent, to be priced by the stack's
+        # counter, which knows the items every function wrote.
+        self._defer_writes = defer_writes
+        self.deferred_writes: list[tuple[str, str, dict[str, Any], bool]] = []
         self.requests: Counter[tuple[str, str, str]] = Counter()  # (caller, service, operation) → HTTP attempts
         self.units: defaultdict[tuple[str, str], float] = defaultdict(
             float
@@ -78,6 +82,7 @@ class CallCounter:
             self.units.clear()
             self.items_read.clear()
             self.invocations.clear()
+            self.deferred_writes.clear()
 
     def _on_send(self, event_name: str, **_: Any) -> None:
         # before-send.<service-id>.<Operation>
@@ -106,17 +111,46 @@ class CallCounter:
             returned = len(parsed.get("Items", [])) + sum(len(v) for v in parsed.get("Responses", {}).values())
             returned += 1 if parsed.get("Item") else 0
         elif operation in DYNAMODB_WRITES:
-            # A refused write is billed too, but changes nothing the next write is priced against.
-            table_units, index_units = self.write_units.charge(operation, params, applied="Error" not in parsed)
-            with self._lock:
-                self.units[(who, "write")] += table_units
-                self.units[(who, "index_write")] += index_units
+            self._charge_write(who, operation, params, applied="Error" not in parsed)
             return
         else:
             return
         with self._lock:
             self.units[(who, kind)] += units
             self.items_read[who] += returned
+
+    def _charge_write(self, who: str, operation: str, params: dict[str, Any], *, applied: bool) -> None:
+        if self._defer_writes:
+            with self._lock:
+                self.deferred_writes.append((who, operation, params, applied))
+            return
+        # A refused write is billed too, but changes nothing the next write is priced against.
+        table_units, index_units = self.write_units.charge(operation, params, applied=applied)
+        with self._lock:
+            self.units[(who, "write")] += table_units
+            self.units[(who, "index_write")] += index_units
+
+    def export(self) -> dict[str, Any]:
+        """What was counted, as JSON (a worker process hands it to the stack's counter: merge)."""
+        with self._lock:
+            return {
+                "requests": [[*key, n] for key, n in self.requests.items()],
+                "units": [[*key, v] for key, v in self.units.items()],
+                "items_read": [[who, n] for who, n in self.items_read.items()],
+                "writes": [list(write) for write in self.deferred_writes],
+            }
+
+    def merge(self, exported: dict[str, Any]) -> None:
+        """Adds what another process counted (export); its writes are priced here."""
+        with self._lock:
+            for who, service, operation, n in exported.get("requests", []):
+                self.requests[(who, service, operation)] += int(n)
+            for who, kind, v in exported.get("units", []):
+                self.units[(who, kind)] += float(v)
+            for who, n in exported.get("items_read", []):
+                self.items_read[who] += int(n)
+        for who, operation, params, applied in exported.get("writes", []):
+            self._charge_write(who, operation, params, applied=bool(applied))
 
     @contextmanager
     def invocation(self, function: str, memory_mb: int) -> Iterator[None]:
@@ -136,8 +170,11 @@ class CallCounter:
                 record.durations.append(seconds)
 
     def instrument_pools(self, pools: dict[str, Any]) -> None:
-        """Wraps each FunctionPool's invoke so its invocations are counted and its AWS calls attributed to it."""
+        """Wraps each pool's invoke so its invocations are counted and its AWS calls attributed to it; a pool of
+        worker processes counts its calls there and hands them over."""
         for name, pool in pools.items():
+            if hasattr(pool, "count_calls"):
+                pool.count_calls(self.merge)
             pool.invoke = self._wrapped(name, pool.spec.memory_mb, pool.invoke)
 
     def _wrapped(self, name: str, memory_mb: int, invoke: Callable[..., Any]) -> Callable[..., Any]:

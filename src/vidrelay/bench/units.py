@@ -9,6 +9,7 @@ absent (a run starts from empty tables)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -30,12 +31,38 @@ _PLACEHOLDER = re.compile(r":[A-Za-z0-9_]+")
 
 
 def value_bytes(value: Any) -> int:
-    # DynamoDB sizes an attribute by its name and value; the JSON of the low-level value is a close upper bound.
-    return len(json.dumps(value, separators=(",", ":"), default=str))
+    """The size DynamoDB gives a low-level attribute value ({"S": ...}, {"N": ...}, {"M": ...}...), by its item
+    size rules: strings by their UTF-8 bytes, numbers one byte per two significant digits plus one, binaries by
+    their raw bytes, booleans and nulls one byte, lists and maps 3 bytes plus one per element and the elements."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return _number_bytes(str(inner))
+    if kind == "B":
+        return len(inner if isinstance(inner, bytes | bytearray) else base64.b64decode(inner))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + value_bytes(element) for element in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + value_bytes(element) for name, element in inner.items())
+    if kind == "SS":
+        return sum(len(str(element).encode()) for element in inner)
+    if kind == "NS":
+        return sum(_number_bytes(str(element)) for element in inner)
+    if kind == "BS":
+        return sum(value_bytes({"B": element}) for element in inner)
+    raise ValueError(f"not a DynamoDB attribute value: {kind}")
+
+
+def _number_bytes(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").split("e")[0].split("E")[0].strip("0")
+    return math.ceil(max(1, len(digits)) / 2) + 1 + (1 if text.startswith("-") else 0)
 
 
 def item_bytes(item: dict[str, Any]) -> int:
-    return sum(len(name) + value_bytes(value) for name, value in item.items())
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
 
 
 def read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
@@ -194,14 +221,14 @@ class WriteUnits:
             return None
         if write.kind == "put":
             return _Stored(
-                sizes={name: len(name) + value_bytes(value) for name, value in write.item.items()},
+                sizes={name: len(name.encode()) + value_bytes(value) for name, value in write.item.items()},
                 index_attributes={k: v for k, v in write.item.items() if k in _INDEX_ATTRIBUTES},
             )
         sets, removes = update_clauses(write)
         sizes = dict(before.sizes) if before else {}
         index_attributes = dict(before.index_attributes) if before else {}
         for name, value in sets.items():
-            sizes[name] = len(name) + value_bytes(value)
+            sizes[name] = len(name.encode()) + value_bytes(value)
             if name in _INDEX_ATTRIBUTES:
                 index_attributes[name] = value
         for name in removes:

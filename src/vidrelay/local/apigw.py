@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, unquote
 
 from werkzeug.wrappers import Request, Response
 
-from .runtime import FunctionPool
+from .runtime import Pool
 
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
 
@@ -21,7 +21,7 @@ DEFAULT_ROUTE = "$default"
 
 
 class HttpApi:
-    def __init__(self, routes: Iterable[tuple[str, str, FunctionPool]]) -> None:
+    def __init__(self, routes: Iterable[tuple[str, str, Pool]]) -> None:
         routes = list(routes)
         self._routes = [
             (method.upper(), path, _pattern(path), pool) for method, path, pool in routes if path != DEFAULT_ROUTE

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from .runtime import FunctionPool
+from .runtime import Pool
 from .template import AsyncInvokeSpec
 
 log = logging.getLogger("vidrelay.local.router")
@@ -24,7 +24,7 @@ log = logging.getLogger("vidrelay.local.router")
 class SqsPoller(threading.Thread):
     def __init__(
         self,
-        pool: FunctionPool,
+        pool: Pool,
         *,
         sqs: Any,
         queue_url: str,
@@ -150,7 +150,7 @@ class SnsSubscriber(threading.Thread):
 
     def __init__(
         self,
-        pool: FunctionPool,
+        pool: Pool,
         *,
         sqs: Any,
         queue_url: str,
@@ -242,7 +242,7 @@ def sns_record(notification: dict[str, Any], subscription_arn: str) -> dict[str,
     }
 
 
-def on_failure_record(event: dict[str, Any], pool: FunctionPool, *, attempt: int, error: Exception) -> dict[str, Any]:
+def on_failure_record(event: dict[str, Any], pool: Pool, *, attempt: int, error: Exception) -> dict[str, Any]:
     """What Lambda sends an SQS on-failure destination after the last try of an asynchronous invocation."""
     return {
         "version": "1.0",
@@ -255,7 +255,11 @@ def on_failure_record(event: dict[str, Any], pool: FunctionPool, *, attempt: int
         },
         "requestPayload": event,
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        # A process container's error carries the type Lambda reports (its class, or Runtime.ExitError...).
+        "responsePayload": {
+            "errorMessage": str(error.args[0]) if error.args else str(error),
+            "errorType": getattr(error, "error_type", type(error).__name__),
+        },
     }
 
 
@@ -265,7 +269,7 @@ class Scheduler(threading.Thread):
 
     def __init__(
         self,
-        pool: FunctionPool,
+        pool: Pool,
         *,
         rule_name: str,
         rule_arn: str,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from .template import FunctionSpec
 
@@ -35,15 +35,29 @@ class LambdaContext:
         return max(0, int((self.deadline - time.time()) * 1000))
 
 
+class Pool(Protocol):
+    """What the event router and the HTTP API invoke: a function's containers, in-process or processes."""
+
+    spec: FunctionSpec
+    region: str
+
+    def invoke(self, event: dict[str, Any], *, timeout_s: float | None = None) -> Any: ...
+
+
+def handler_source(spec: FunctionSpec, root: Path) -> tuple[Path, str]:
+    """The handler's file and the name of its function in it."""
+    handler_file, _, handler_name = spec.handler.rpartition(".")
+    return root / spec.code_uri / f"{handler_file.replace('.', '/')}.py", handler_name
+
+
 class FunctionPool:
     def __init__(self, spec: FunctionSpec, root: Path, *, containers: int, region: str) -> None:
         self.spec = spec
         self.region = region
-        handler_file, _, handler_name = spec.handler.rpartition(".")
-        source = root / spec.code_uri / f"{handler_file.replace('.', '/')}.py"
+        source, handler_name = handler_source(spec, root)
         self._idle: queue.Queue[Callable[[dict[str, Any], Any], Any]] = queue.Queue()
         for _ in range(containers):
-            module = _load(source)
+            module = load_module(source)
             self._idle.put(getattr(module, handler_name))
 
     def invoke(self, event: dict[str, Any], *, timeout_s: float | None = None) -> Any:
@@ -61,7 +75,8 @@ class FunctionPool:
             self._idle.put(handler)
 
 
-def _load(source: Path) -> ModuleType:
+def load_module(source: Path) -> ModuleType:
+    """A fresh instance of the handler's module (its own module-level state, as one container has)."""
     name = f"vidrelay_local_fn_{source.parent.name}_{next(_module_counter)}"
     spec = importlib.util.spec_from_file_location(name, source)
     if spec is None or spec.loader is None:

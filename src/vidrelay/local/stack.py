@@ -23,9 +23,10 @@ from vidrelay.localstate import remove_state, write_state
 
 from .apigw import HttpApi
 from .aws import LocalAws
+from .processes import ProcessPool
 from .provision import ResourceMap, provision
 from .router import Scheduler, SnsSubscriber, SqsPoller
-from .runtime import FunctionPool
+from .runtime import FunctionPool, Pool
 from .template import EventSpec, FunctionSpec, Template
 
 log = logging.getLogger("vidrelay.local")
@@ -105,6 +106,9 @@ class LocalOptions:
     verbose: bool = False
     # Called with one readable line per video event (`vidrelay local` prints them).
     on_job_step: Callable[[str], None] | None = None
+    # Functions whose containers run as processes of their own: the thumbnailer decodes video, CPU work that
+    # in-process would hold the GIL every other function needs (in Lambda each function has its own CPU).
+    process_functions: frozenset[str] = frozenset({"ThumbnailerFunction"})
 
 
 class LocalStack:
@@ -117,7 +121,7 @@ class LocalStack:
         self.aws: LocalAws | None = None
         self.simulator: Any = None
         self.resources: ResourceMap | None = None
-        self.pools: dict[str, FunctionPool] = {}
+        self.pools: dict[str, Pool] = {}
         self.info: dict[str, Any] = {}
 
     @property
@@ -196,12 +200,16 @@ class LocalStack:
         webhook_secret = opts.webhook_secret or new_secret()
         self._seed_tenant(opts.api_key, webhook_secret)
 
-        pools = {
-            fn.logical_id: FunctionPool(fn, self.root, containers=_containers(fn, opts.containers), region=REGION)
-            for fn in functions
-        }
-        self.pools = pools
-        if not opts.verbose and "POWERTOOLS_LOG_LEVEL" not in os.environ:
+        quiet = not opts.verbose and "POWERTOOLS_LOG_LEVEL" not in os.environ
+        pools: dict[str, Pool] = {}
+        self.pools = pools  # before the pools start: stop() closes the ones that did if one fails
+        for fn in functions:
+            containers = _containers(fn, opts.containers)
+            if fn.logical_id in opts.process_functions:
+                pools[fn.logical_id] = ProcessPool(fn, self.root, containers=containers, region=REGION, quiet=quiet)
+            else:
+                pools[fn.logical_id] = FunctionPool(fn, self.root, containers=containers, region=REGION)
+        if quiet:
             # After the functions are loaded: their shared Powertools logger exists only from then on.
             from .console import quiet_function_logs
 
@@ -259,7 +267,7 @@ class LocalStack:
         store.create_api_key("key_local", hash_api_key(api_key), TENANT, now=time.time())
         store.put_tenant(TENANT, webhook_secret=webhook_secret)
 
-    def _wire(self, template: Template, pools: dict[str, FunctionPool]) -> None:
+    def _wire(self, template: Template, pools: dict[str, Pool]) -> None:
         import boto3
 
         assert self.resources is not None
@@ -298,7 +306,7 @@ class LocalStack:
         for thread in self._threads:
             thread.start()
 
-    def _sns_subscribers(self, sqs: Any, fn: FunctionSpec, event: EventSpec, pool: FunctionPool) -> list[SnsSubscriber]:
+    def _sns_subscribers(self, sqs: Any, fn: FunctionSpec, event: EventSpec, pool: Pool) -> list[SnsSubscriber]:
         """SNS → Lambda: a queue of the local stack's own takes what the template's filter policy lets through,
         and as many invokers as the function has containers (Lambda runs asynchronous invocations side by side)."""
         import boto3
@@ -353,6 +361,9 @@ class LocalStack:
         deadline = time.monotonic() + self.options.poller_budget_s + 5
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for pool in self.pools.values():
+            if isinstance(pool, ProcessPool):
+                pool.close()
         if self.simulator is not None:
             self.simulator.stop()
         if self.aws is not None:
