@@ -81,6 +81,12 @@ def test_bench_prints_every_figure_with_method_and_verdict() -> None:
     cost = report["cost_per_1000_jobs"]
     assert cost["local_pattern"]["usd_per_1000_jobs"] > 0 and cost["cloud_sora2"]["usd_per_1000_jobs"] > 0
     assert cost["local_pattern"]["requests_per_job"]["ApiFunction"]  # counted calls, attributed per function
+    # The thumbnailer runs in worker processes: their calls reach the count, attributed to it.
+    assert cost["local_pattern"]["requests_per_job"]["ThumbnailerFunction"]["s3.PutObject"] > 0
+    units = cost["local_pattern"]["dynamodb_units_per_job"]
+    assert units["ThumbnailerFunction.write"] > 0
+    # A new job enters both keys-only indexes: index writes are counted apart from the table's.
+    assert units["ApiFunction.index_write"] >= 2 and units["ApiFunction.write"] > units["ApiFunction.index_write"]
     idle = report["idle_month"]
     assert idle["sqs_polling_floor"]["total_usd"] > 0 and "PollerFunction" in idle["scheduled_functions"]
     for receiver in ("receiver_2xx", "receiver_failing_half"):
