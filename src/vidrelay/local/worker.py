@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,10 @@ from .runtime import LambdaContext, load_module
 
 def main(argv: list[str]) -> int:
     config: dict[str, Any] = json.loads(argv[0])
+    # Ctrl-C reaches the whole process group: the stack stops its workers itself (their pipes close, or a kill).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # As in the stack's own process: metrics are disabled locally, and Powertools warns on every flush.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     requests = os.fdopen(int(config["requests_fd"]), "rb")
     answers = os.fdopen(int(config["answers_fd"]), "wb")
     counter = None
