@@ -34,7 +34,7 @@ from .calls import CallCounter, Snapshot
 PUBLISHERS = 16
 # After the last event's first attempt, the notifier still records it (and queues the failed ones' retries).
 SETTLE_S = 2.0
-TERMINAL_EVENTS = ("video.completed", "video.failed", "video.expired", "video.cancelled")
+TERMINAL_EVENTS = ("video.completed", "video.failed", "video.expired", "video.canceled")
 
 
 @dataclass
