@@ -61,14 +61,17 @@ def _one_line(done: subprocess.CompletedProcess[str], exit_code: int = 1) -> str
     return lines[0]
 
 
-def _stop(process: subprocess.Popen[bytes], sig: signal.Signals) -> int:
+def _stop(process: subprocess.Popen[bytes], sig: signal.Signals, log: Path) -> int:
     process.send_signal(sig)
     try:
-        return process.wait(timeout=60)
+        exit_code = process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise
+        raise AssertionError(f"no stop within 60 s; the console's end:\n{log.read_text()[-20000:]}") from None
+    # A stop that outlived the grace ends with 1 and every thread's stack: show it.
+    assert exit_code == 0, f"exit code {exit_code}; the console's end:\n{log.read_text()[-20000:]}"
+    return exit_code
 
 
 def test_ctrl_c_removes_the_state_file_and_the_console_shows_one_line_per_job_step(tmp_path: Path) -> None:
@@ -86,7 +89,7 @@ def test_ctrl_c_removes_the_state_file_and_the_console_shows_one_line_per_job_st
         while "→ completed" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
-        exit_code = _stop(process, signal.SIGINT)
+        exit_code = _stop(process, signal.SIGINT, log)
     # Then Ctrl-C is a clean stop that removes the state file
     assert exit_code == 0
     assert not (tmp_path / ".vidrelay" / "local.json").exists()
@@ -119,7 +122,7 @@ def test_sigterm_removes_the_state_file_and_verbose_brings_back_powertools_json(
             wait_for_status(api, video["id"], {"completed"})
         time.sleep(1.0)
     finally:
-        exit_code = _stop(process, signal.SIGTERM)
+        exit_code = _stop(process, signal.SIGTERM, log)
     assert exit_code == 0
     assert not (tmp_path / ".vidrelay" / "local.json").exists()
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

@@ -138,3 +138,35 @@ def test_a_worker_s_aws_calls_reach_the_stack_s_counter(pool: ProcessPool) -> No
     counter.merge(calls)
     assert counter.requests[("ProbeFunction", "dynamodb", "PutItem")] == 1
     assert counter.units[("ProbeFunction", "write")] == 1.0
+
+
+def test_closing_the_pool_under_a_running_invocation_fails_it_and_leaves_no_process(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    (tmp_path / "functions" / "probe").mkdir(parents=True)
+    (tmp_path / "functions" / "probe" / "app.py").write_text(HANDLER)
+    spec = FunctionSpec("ProbeFunction", "functions/probe/", "app.handler", 30, 256, {}, [])
+    pool = ProcessPool(spec, tmp_path, containers=2, region="us-east-1")
+    workers = list(pool._all)
+    outcome: list[BaseException | object] = []
+
+    def busy() -> None:
+        try:
+            outcome.append(pool.invoke({"do": "sleep", "seconds": 20}))
+        except BaseException as exc:  # the test reads what the invocation ended with
+            outcome.append(exc)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    time.sleep(0.5)  # the sleep is running in one worker; the other is idle
+    started = time.monotonic()
+    pool.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    # The invocation that was running fails as one in a container that was shut down...
+    (error,) = outcome
+    assert isinstance(error, RemoteError) and error.error_type == "Runtime.ExitError"
+    # ...and neither container outlives the pool (nor is a fresh one started for the failed invocation).
+    assert len(workers) == 2 and not [worker for worker in workers if worker.process.poll() is None]
+    assert pool._all == [] and pool._idle.empty()

@@ -106,17 +106,16 @@ class CallCounter:
         params: dict[str, Any] = context.get("bench_params", {})
         operation = event_name.rsplit(".", 1)[-1]
         who = caller()
-        if operation in DYNAMODB_READS:
-            units, kind = read_units(operation, params, parsed), "read"
-            returned = len(parsed.get("Items", [])) + sum(len(v) for v in parsed.get("Responses", {}).values())
-            returned += 1 if parsed.get("Item") else 0
-        elif operation in DYNAMODB_WRITES:
+        if operation in DYNAMODB_WRITES:
             self._charge_write(who, operation, params, applied="Error" not in parsed)
             return
-        else:
+        if operation not in DYNAMODB_READS:
             return
+        units = read_units(operation, params, parsed)
+        returned = len(parsed.get("Items", [])) + sum(len(v) for v in parsed.get("Responses", {}).values())
+        returned += 1 if parsed.get("Item") else 0
         with self._lock:
-            self.units[(who, kind)] += units
+            self.units[(who, "read")] += units
             self.items_read[who] += returned
 
     def _charge_write(self, who: str, operation: str, params: dict[str, Any], *, applied: bool) -> None:
@@ -151,6 +150,12 @@ class CallCounter:
                 self.items_read[who] += int(n)
         for who, operation, params, applied in exported.get("writes", []):
             self._charge_write(who, operation, params, applied=bool(applied))
+
+    def invocation_count(self, function: str) -> int:
+        """How many invocations of `function` have finished since the last reset."""
+        with self._lock:
+            record = self.invocations.get(function)
+            return record.count if record else 0
 
     @contextmanager
     def invocation(self, function: str, memory_mb: int) -> Iterator[None]:

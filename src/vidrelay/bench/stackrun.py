@@ -111,12 +111,6 @@ def simulator_polls(simulator_url: str) -> int:
     return sum(1 for r in requests if r["method"] == "GET" and r["path"].count("/") == 3 and "/videos/" in r["path"])
 
 
-def derived(counter: CallCounter) -> int:
-    """How many thumbnailer invocations have finished since the count was reset."""
-    record = counter.snapshot().invocations.get(THUMBNAILER)
-    return record.count if record else 0
-
-
 def measure_jobs(session: StackSession, jobs: int) -> dict[str, Any]:
     from vidrelay.receiver import Receiver
 
@@ -138,7 +132,9 @@ def measure_jobs(session: StackSession, jobs: int) -> dict[str, Any]:
         # ...and when each completed job's previews are derived: the thumbnailer, set off by the same event as
         # the webhook, may still be decoding on a loaded machine, and its calls are the job's too.
         thumbnails_until = time.monotonic() + 60
-        while derived(session.counter) < len(hooks.completed) and time.monotonic() < thumbnails_until:
+        while session.counter.invocation_count(THUMBNAILER) < len(hooks.completed):
+            if time.monotonic() >= thumbnails_until:
+                break
             time.sleep(0.5)
         usage = session.counter.snapshot()
         elapsed = time.perf_counter() - started

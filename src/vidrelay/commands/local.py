@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import threading
 from typing import Any
 
 from vidrelay.failures import USAGE, CliError
+
+# How long a clean stop may take, interpreter exit included, before the process reports itself stuck and ends.
+STOP_GRACE_S = 30.0
 
 
 def register(sub: Any) -> None:
@@ -81,6 +85,13 @@ def wait_for_signal() -> None:
     stop.wait()
 
 
+def end_within(grace_s: float) -> None:
+    """From now on the process ends within `grace_s`: a stop that hangs (a thread blocked in a call that the
+    interpreter waits for at exit, say) prints every thread's stack to stderr and exits with status 1, instead of
+    holding the terminal or a supervisor's restart. Never cancelled: it covers the interpreter's exit too."""
+    faulthandler.dump_traceback_later(grace_s, exit=True)
+
+
 def run_local(args: argparse.Namespace) -> int:
     from vidrelay.local.allocator import with_template_allocator
     from vidrelay.local.stack import LocalOptions, LocalStack, PortInUse
@@ -115,6 +126,7 @@ def run_local(args: argparse.Namespace) -> int:
         wait_for_signal()
         print("stopping…", flush=True)
     finally:
+        end_within(STOP_GRACE_S)
         stack.stop()
     print("stopped", flush=True)
     return 0

@@ -39,6 +39,10 @@ class RemoteError(Exception):
         return f"{self.error_type}: {self.args[0]}"
 
 
+class _Exited(Exception):
+    """The worker's process ended (or its pipe broke) before it answered."""
+
+
 class _Worker:
     def __init__(self, config: dict[str, Any]) -> None:
         requests_r, self._requests = os.pipe()
@@ -52,20 +56,23 @@ class _Worker:
         os.close(requests_r)
         os.close(answers_w)
         self._buffer = b""
-        self._closed = False
+        self._released = False
 
     def wait_ready(self, timeout_s: float) -> None:
-        answer = self._read(timeout_s)
+        try:
+            answer = self._read(timeout_s)
+        except _Exited:
+            answer = None
         if answer is None or "ready" not in answer:
-            self.kill()
+            self.release()
             raise RuntimeError(f"a worker process did not start (exit code {self.process.poll()})")
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
-        """The answer, or None when the worker did not answer in time or died (it is then stopped)."""
+        """The answer, or None when the worker did not answer in time; _Exited when it died first."""
         try:
             os.write(self._requests, json.dumps(request).encode() + b"\n")
-        except BrokenPipeError:
-            return None
+        except BrokenPipeError as exc:
+            raise _Exited() from exc
         return self._read(timeout_s)
 
     def _read(self, timeout_s: float) -> dict[str, Any] | None:
@@ -76,7 +83,7 @@ class _Worker:
                 return None
             chunk = os.read(self._answers, 1 << 16)
             if not chunk:
-                return None  # the worker exited
+                raise _Exited()
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         answer: dict[str, Any] = json.loads(line)
@@ -86,11 +93,18 @@ class _Worker:
         return self.process.poll() is None
 
     def kill(self) -> None:
+        """Stops the process; safe from any thread, any number of times. A call waiting on it then sees EOF."""
         if self.alive():
             self.process.kill()
         self.process.wait()
-        if not self._closed:  # once: a closed descriptor's number may already be another file's
-            self._closed = True
+
+    def release(self) -> None:
+        """Stops the process and closes its pipes. Only the worker's holder calls it (the invocation that took it
+        from the pool, or close() for an idle one), once: a pipe closed under a call still reading it would let
+        that call read whatever file reuses the descriptor's number."""
+        self.kill()
+        if not self._released:
+            self._released = True
             os.close(self._requests)
             os.close(self._answers)
 
@@ -124,8 +138,13 @@ class ProcessPool:
         workers = [_Worker(config) for _ in range(n)]  # started side by side, then waited for
         with self._lock:
             self._all.extend(workers)
-        for worker in workers:
-            worker.wait_ready(READY_TIMEOUT_S)
+        try:
+            for worker in workers:
+                worker.wait_ready(READY_TIMEOUT_S)
+        except RuntimeError:
+            for worker in workers:
+                self._retire(worker)
+            raise
         return workers
 
     def count_calls(self, sink: Callable[[dict[str, Any]], None]) -> None:
@@ -146,16 +165,18 @@ class ProcessPool:
             answer = worker.call(
                 {"event": event, "request_id": request_id, "deadline": time.time() + timeout}, timeout + 1.0
             )
+        except _Exited:
+            self._replace(worker)
+            raise RemoteError(
+                "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without answering"
+            ) from None
         except BaseException:
             self._replace(worker)
             raise
         if answer is None:
-            timed_out = worker.alive()
             self._replace(worker)
-            if timed_out:
-                raise TimeoutError(f"{request_id} Task timed out after {timeout:.2f} seconds")
-            raise RemoteError("Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited without answering")
-        self._idle.put(worker)
+            raise TimeoutError(f"{request_id} Task timed out after {timeout:.2f} seconds")
+        self._give_back(worker)
         if self._sink is not None and "calls" in answer:
             self._sink(answer["calls"])
         if "error" in answer:
@@ -171,18 +192,35 @@ class ProcessPool:
             (fresh,) = self._start(1)
         except RuntimeError:
             return  # the stack is stopping (or the machine is out of processes): the next invoke waits
-        self._idle.put(fresh)
+        self._give_back(fresh)
+
+    def _give_back(self, worker: _Worker) -> None:
+        """Back to the idle workers, unless the pool was closed meanwhile (it would then outlive the stack)."""
+        if self._closed:
+            self._retire(worker)
+        else:
+            self._idle.put(worker)
 
     def _retire(self, worker: _Worker) -> None:
-        worker.kill()
+        worker.release()
         with self._lock:
             if worker in self._all:
                 self._all.remove(worker)
 
     def close(self) -> None:
+        """Stops every worker: idle ones are released here; a busy one is killed, and the invocation waiting on
+        it sees EOF and releases it (it fails with Runtime.ExitError, as in a container that is shut down)."""
         self._closed = True
         with self._lock:
-            workers = list(self._all)
+            busy = list(self._all)
             self._all.clear()
-        for worker in workers:
+        while True:
+            try:
+                idle = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if idle in busy:  # else started after the snapshot: not in `busy`, released all the same
+                busy.remove(idle)
+            idle.release()
+        for worker in busy:
             worker.kill()

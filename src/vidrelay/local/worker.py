@@ -17,6 +17,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+# The invocation's function, as the bench's counter attributes calls (a standard-library-only module).
+from vidrelay.bench.calls import CURRENT_FUNCTION
+
 from .runtime import LambdaContext, load_module
 
 
@@ -48,8 +51,6 @@ def main(argv: list[str]) -> int:
 
 
 def _invoke(handler: Any, request: dict[str, Any], config: dict[str, Any], counter: Any) -> dict[str, Any]:
-    from vidrelay.bench.calls import CURRENT_FUNCTION
-
     context = LambdaContext(
         function_name=config["function_name"],
         memory_limit_in_mb=int(config["memory_mb"]),
