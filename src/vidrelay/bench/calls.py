@@ -178,8 +178,7 @@ class CallCounter:
         """Wraps each pool's invoke so its invocations are counted and its AWS calls attributed to it; a pool of
         worker processes counts its calls there and hands them over."""
         for name, pool in pools.items():
-            if hasattr(pool, "count_calls"):
-                pool.count_calls(self.merge)
+            pool.count_calls(self.merge)
             pool.invoke = self._wrapped(name, pool.spec.memory_mb, pool.invoke)
 
     def _wrapped(self, name: str, memory_mb: int, invoke: Callable[..., Any]) -> Callable[..., Any]:

@@ -43,6 +43,12 @@ class Pool(Protocol):
 
     def invoke(self, event: dict[str, Any], *, timeout_s: float | None = None) -> Any: ...
 
+    def count_calls(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Hands the AWS calls counted outside this process to `sink` (the bench's CallCounter.merge)."""
+
+    def close(self) -> None:
+        """Stops the containers (the stack is stopping)."""
+
 
 def handler_source(spec: FunctionSpec, root: Path) -> tuple[Path, str]:
     """The handler's file and the name of its function in it."""
@@ -73,6 +79,12 @@ class FunctionPool:
             return handler(event, context)
         finally:
             self._idle.put(handler)
+
+    def count_calls(self, sink: Callable[[dict[str, Any]], None]) -> None:
+        """Nothing to hand over: in this process the counter's hooks see every call as it is made."""
+
+    def close(self) -> None:
+        """Nothing to stop: the containers are module instances in this process, gone with it."""
 
 
 def load_module(source: Path) -> ModuleType:

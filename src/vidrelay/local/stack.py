@@ -362,8 +362,7 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for pool in self.pools.values():
-            if isinstance(pool, ProcessPool):
-                pool.close()
+            pool.close()
         if self.simulator is not None:
             self.simulator.stop()
         if self.aws is not None:
