@@ -121,11 +121,23 @@ def test_a_429_shows_when_to_retry(local_stack: LocalStackProcess) -> None:
     assert found and 1 <= int(found.group(1)) <= 60, line
 
 
+DEFAULT_SIGINT_THEN_EXEC = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def test_ctrl_c_while_waiting_is_one_line_and_exit_130(local_stack: LocalStackProcess, slow_simulator: None) -> None:
     video_id = ok(run(local_stack, "submit", *TEXT_JOB)).split()[0]
     inside = local_stack.log_path.parent / "project" / "src"
+    # Started as from a terminal, with Ctrl-C's default: a test run launched in the background (`make test &`) has
+    # SIGINT ignored, and an ignored signal stays ignored across exec, where Python then leaves it so.
+    as_from_a_terminal = [sys.executable, "-c", DEFAULT_SIGINT_THEN_EXEC, str(VIDRELAY)]
     waiting = subprocess.Popen(
-        [str(VIDRELAY), "wait", video_id], cwd=inside, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*as_from_a_terminal, "wait", video_id],
+        cwd=inside,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     time.sleep(2.0)
     waiting.send_signal(signal.SIGINT)
