@@ -49,7 +49,8 @@ def serialize(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+    """Python values of an item; a binary attribute as the bytes it holds (boto3 would wrap them in Binary)."""
+    return {k: v["B"] if "B" in v else _DESERIALIZER.deserialize(v) for k, v in item.items()}
 
 
 class Table:

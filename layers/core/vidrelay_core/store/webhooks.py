@@ -48,7 +48,7 @@ def _unpacked_body(item: dict[str, Any]) -> str:
     packed = item.get("event_body_z")
     if packed is None:
         return str(item["event_body"])  # a record written before bodies were stored deflated
-    return zlib.decompress(bytes(getattr(packed, "value", packed))).decode()
+    return zlib.decompress(packed).decode()
 
 
 class WebhookStore:
