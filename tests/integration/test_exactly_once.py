@@ -113,19 +113,34 @@ def new_case(prefix: str) -> str:
 
 
 def happy_path_plan(h: Harness) -> Plan:
-    """Runs the pipeline once without crashing and returns its external calls; cached for the session."""
+    """Runs the pipeline without crashing until two runs in a row make the same external calls, and returns them;
+    cached for the session. One run is not enough: a message an earlier test left delayed or in flight can turn
+    up in the run's queue (one extra `get_item` in the notifier), and a plan with one call too many puts every
+    crash point after it at the wrong call."""
     if "plan" not in h.stack.cache:
-        tenant = h.new_tenant()
-        case = new_case("plan")
-        p = h.process()
-        h.run_happy_path(p, tenant, case, idempotency_key=case)
-        # The fixed order of invocations must leave nothing to do: no retry, no lease to wait out.
-        assert h.settled(tenant), [h.describe(j) for j in h.jobs(tenant)]
-        problems = check_outcome(h, tenant, case, COMPLETED)
-        assert not problems, problems
-        h.stack.cache["plan"] = list(p.log.calls)
+        runs: list[Plan] = []
+        while len(runs) < 2 or runs[-1] != runs[-2]:
+            if len(runs) == 4:
+                shown = "\n".join(f"run {i + 1}: {run}" for i, run in enumerate(runs))
+                raise AssertionError(f"no two runs of the happy path in a row made the same calls:\n{shown}")
+            runs.append(record_happy_path(h))
+            h.drain()
+            h.wipe()
+        h.stack.cache["plan"] = runs[-1]
     plan: Plan = h.stack.cache["plan"]
     return plan
+
+
+def record_happy_path(h: Harness) -> Plan:
+    tenant = h.new_tenant()
+    case = new_case("plan")
+    p = h.process()
+    h.run_happy_path(p, tenant, case, idempotency_key=case)
+    # The fixed order of invocations must leave nothing to do: no retry, no lease to wait out.
+    assert h.settled(tenant), [h.describe(j) for j in h.jobs(tenant)]
+    problems = check_outcome(h, tenant, case, COMPLETED)
+    assert not problems, problems
+    return list(p.log.calls)
 
 
 def test_happy_path_calls_every_service_once_per_step(harness: Harness) -> None:
