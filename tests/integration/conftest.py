@@ -66,6 +66,7 @@ SIM_SECONDS = 0.3
 # How far the test clock jumps when the pipeline is idle and no deadline is known: past the longest lease the local
 # settings use (stack.py; the download lease, 960 s, is the longest) and the webhook delivery lease.
 IDLE_STEP_S = max(NOTIFIER_LEASE_S, *(float(v) for k, v in LOCAL_TIMING_ENV.items() if k.endswith("_LEASE_S"))) + 1.0
+DRAIN_DELAYED_S = 3.0  # how long a new test waits for an earlier test's delayed messages to turn up and be dropped
 
 When = Literal["before", "after"]
 
@@ -717,9 +718,19 @@ class Harness:
         PurgeQueue a minute, so no purging)."""
         for handle, queue in list(self._in_flight.items()):
             self._release(queue, [{"ReceiptHandle": handle}])
+        deadline = time.monotonic() + DRAIN_DELAYED_S
         for queue in (self.stack.download_queue, self.stack.webhook_queue):
-            for message in self.receive_all(queue):
-                self.delete(queue, message)
+            while True:
+                for message in self.receive_all(queue):
+                    self.delete(queue, message)
+                # A retry an earlier test sent with a short delay (SQS delays run on real time) would otherwise
+                # turn up in the middle of this test's run.
+                attrs = self.stack.sqs.get_queue_attributes(
+                    QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+                )["Attributes"]
+                if not int(attrs["ApproximateNumberOfMessagesDelayed"]) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
 
     @staticmethod
     def describe(job: Job) -> str:
