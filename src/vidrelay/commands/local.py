@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -94,9 +95,11 @@ def end_within(grace_s: float) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     from vidrelay.local.allocator import with_template_allocator
+    from vidrelay.local.console import WholeLines
     from vidrelay.local.stack import LocalOptions, LocalStack, PortInUse
 
     with_template_allocator()  # all functions run in this process: with the deployed allocator setting
+    sys.stdout = WholeLines(sys.stdout)
 
     stack = LocalStack(
         LocalOptions(

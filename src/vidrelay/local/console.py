@@ -130,3 +130,37 @@ def quiet_function_logs(stream: TextIO | None = None, *, logger_name: str = "vid
 
 class _OneLineHandler(logging.StreamHandler[TextIO]):
     pass
+
+
+class WholeLines:
+    """Whole lines on a console that many threads write to. `vidrelay local` runs the functions as threads of
+    one process, and `print` writes its text and its newline as two writes: another thread's text could land
+    between them, glued to a Powertools JSON record (a metric, say) and breaking every tool that reads the console
+    one record per line. Each thread's unfinished line stays its own; only finished lines go out, one at a time."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+
+    def write(self, text: str) -> int:
+        pending: str = getattr(self._pending, "text", "") + text
+        cut = pending.rfind("\n") + 1
+        self._pending.text = pending[cut:]
+        if cut:
+            with self._lock:
+                self._stream.write(pending[:cut])
+        return len(text)
+
+    def flush(self) -> None:
+        """Writes what the thread has finished; an unfinished line waits for its newline, unless it is all the
+        thread has to say for now (a prompt such as "stopping…" written without one still shows)."""
+        pending: str = getattr(self._pending, "text", "")
+        with self._lock:
+            if pending:
+                self._pending.text = ""
+                self._stream.write(pending)
+            self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, fileno, isatty, buffer, …: the stream's own
+        return getattr(self._stream, name)
