@@ -6,7 +6,7 @@ import argparse
 import faulthandler
 import signal
 import sys
-import threading
+import time
 from typing import Any
 
 from vidrelay.failures import USAGE, CliError
@@ -80,10 +80,13 @@ def share(text: str) -> float:
 
 def wait_for_signal() -> None:
     """Until Ctrl-C (SIGINT) or SIGTERM: both are a clean stop."""
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
+    # A plain flag, not a threading.Event: Event.set() from a handler takes the lock Event.wait() may hold in the
+    # interrupted main thread, and the stop then hangs before it starts (seen as a SIGTERM that never stopped).
+    signalled: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, _: signalled.append(signum))
+    signal.signal(signal.SIGTERM, lambda signum, _: signalled.append(signum))
+    while not signalled:
+        time.sleep(0.2)
 
 
 def end_within(grace_s: float) -> None:
