@@ -8,6 +8,9 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -88,3 +91,87 @@ def test_units_are_counted_from_the_requests_as_sent() -> None:
     assert figures["refused"] == {"read": 0, "write": 2.0, "index_write": 0.0}
     assert figures["get"] == {"read": 1.0, "write": 0, "index_write": 0}
     assert figures["get_eventually"] == {"read": 0.5, "write": 0, "index_write": 0}
+
+
+PROBE_APP = textwrap.dedent(
+    """
+    import concurrent.futures, time
+    import boto3
+
+    def spin():
+        started = time.thread_time()
+        while time.thread_time() - started < 0.2:
+            pass
+        return time.thread_time() - started
+
+    def handler(event, context):
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            spun = pool.submit(spin).result()
+        time.sleep(1.0)  # a wait: wall time, no CPU
+        boto3.client("dynamodb", endpoint_url=event["endpoint"], region_name="us-east-1",
+                     aws_access_key_id="local", aws_secret_access_key="local").list_tables()
+        return spun
+    """
+)
+
+POOL_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    from pathlib import Path
+    import boto3
+    from vidrelay.bench.calls import CallCounter
+    from vidrelay.bench.pricing import lambda_seconds
+    from vidrelay.local.aws import LocalAws
+    from vidrelay.local.runtime import FunctionPool
+    from vidrelay.local.template import FunctionSpec
+
+    root = Path(sys.argv[1])
+    (root / "probe").mkdir()
+    (root / "probe" / "app.py").write_text(sys.argv[2])
+
+    counter = CallCounter().install()
+    aws = LocalAws().start()
+    pool = FunctionPool(FunctionSpec("ProbeFunction", "probe/", "app.handler", 10, 256, {}, []), root,
+                        containers=1, region="us-east-1")
+    counter.instrument_pools({"ProbeFunction": pool})
+    spun = []
+    runs = [threading.Thread(target=lambda: spun.append(pool.invoke({"endpoint": aws.url}))) for _ in range(2)]
+    started = time.monotonic()
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    elapsed = time.monotonic() - started
+    aws.stop()
+    usage = counter.snapshot()
+    record = usage.invocations["ProbeFunction"]
+    print(json.dumps({
+        "spun": spun, "count": record.count, "durations": record.durations, "memory_mb": record.memory_mb,
+        "elapsed": elapsed,
+        "cpu": usage.cpu_seconds["ProbeFunction"], "aws": usage.aws_seconds[("ProbeFunction", "dynamodb")],
+        "cloud_s": lambda_seconds(usage, "ProbeFunction"),
+    }))
+    """
+)
+
+
+def test_an_invocation_is_timed_from_its_container_and_its_cpu_counted_in_every_thread(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", POOL_SCRIPT, str(tmp_path), PROBE_APP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["count"] == 2 and figures["memory_mb"] == 256
+    # One container: the two ran one after the other, and the second's wait for the container is not in its
+    # duration (counted in, the two durations would add up to about 1.5 times the time both took).
+    assert all(seconds >= 1.2 for seconds in figures["durations"]), figures
+    assert sum(figures["durations"]) <= figures["elapsed"] * 1.05, figures
+    # The spin ran on a pool thread the handler started: its CPU is the function's; the 1 s sleeps are not CPU.
+    assert sum(figures["spun"]) <= figures["cpu"] < sum(figures["spun"]) + 1.0, figures
+    assert figures["aws"] > 0
+    # Cloud time: the CPU at a 256 MB share of a vCPU, one DynamoDB answer and one billing step per invocation.
+    assert figures["cloud_s"] == pytest.approx(figures["cpu"] * 1769 / 256 + 2 * 0.010 + 2 * 0.001)

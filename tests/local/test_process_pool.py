@@ -134,10 +134,17 @@ def test_a_worker_s_aws_calls_reach_the_stack_s_counter(pool: ProcessPool) -> No
     ((who, operation, params, applied),) = calls["writes"]
     assert (who, operation, applied) == ("ProbeFunction", "PutItem", True)
     assert params["Item"] == {"pk": {"S": "P#1"}, "sk": {"S": "S"}}
+    # The worker's CPU time and its wait on each AWS service travel with its calls.
+    ((who, cpu),) = calls["cpu_seconds"]
+    assert who == "ProbeFunction" and cpu > 0
+    ((who, service, waited),) = calls["aws_seconds"]
+    assert (who, service) == ("ProbeFunction", "dynamodb") and waited > 0
     counter = CallCounter()
     counter.merge(calls)
     assert counter.requests[("ProbeFunction", "dynamodb", "PutItem")] == 1
     assert counter.units[("ProbeFunction", "write")] == 1.0
+    assert counter.cpu_seconds["ProbeFunction"] == cpu
+    assert counter.aws_seconds[("ProbeFunction", "dynamodb")] == waited
 
 
 def test_closing_the_pool_under_a_running_invocation_fails_it_and_leaves_no_process(tmp_path: Path) -> None:

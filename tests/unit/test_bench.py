@@ -60,17 +60,25 @@ def test_pricing_reads_the_price_table() -> None:
         requests=Counter({("ApiFunction", "sns", "Publish"): 2, ("esm", "sqs", EMPTY_RECEIVE): 10}),
         units=Counter({("ApiFunction", "write"): 4.0}),
         items_read=Counter(),
-        invocations={"ApiFunction": Invocation(count=1, seconds=0.5, gb_seconds=0.25)},
+        invocations={"ApiFunction": Invocation(count=1, seconds=0.5, gb_seconds=0.25, memory_mb=512)},
+        cpu_seconds=Counter({"ApiFunction": 0.1}),
     )
     table = prices()
+    # Billed time: the CPU stretched to a 512 MB share of a vCPU, two SNS answers, one billing step; at 512 MB.
+    billed_gb_s = (0.1 * 1769 / 512 + 2 * 0.020 + 0.001) * 512 / 1024
     expected = (
         2 * table["sns"]["publish_usd"]
         + 4 * table["dynamodb"]["on_demand_write_request_unit_usd"]
         + table["lambda"]["request_usd"]
-        + 0.25 * table["lambda"]["arm64_gb_second_usd"]
+        + billed_gb_s * table["lambda"]["arm64_gb_second_usd"]
         + table["api_gateway"]["http_api_request_usd"]
     )
-    assert price(usage, include_empty_receives=False)["total_usd"] == pytest.approx(expected)
+    cost = price(usage, include_empty_receives=False)
+    assert cost["total_usd"] == pytest.approx(expected)
+    # The local durations (0.25 GB-s) stay reported beside it, not priced into the total.
+    assert cost["lambda_as_measured_usd"] == pytest.approx(
+        table["lambda"]["request_usd"] + 0.25 * table["lambda"]["arm64_gb_second_usd"]
+    )
     with_floor = price(usage)["total_usd"]
     assert with_floor == pytest.approx(expected + 10 * table["sqs"]["standard_request_usd"])
 

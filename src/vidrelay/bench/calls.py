@@ -1,11 +1,14 @@
 """Counts every AWS request the local stack makes, per function and per service/operation, from botocore's own
-event hooks (one `before-send` per HTTP attempt, as AWS bills them), and every function invocation with its
-duration (Lambda's GB-seconds). Nothing is guessed: a figure priced from these counts is what a run did."""
+event hooks (one `before-send` per HTTP attempt, as AWS bills them), every function invocation with its
+duration (Lambda's GB-seconds) and CPU time, and how long each function waited for the emulated AWS to answer
+(pricing.py prices the CPU time and the cloud's answer times instead of moto's). Nothing is guessed: a figure
+priced from these counts is what a run did."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import functools
 import math
 import threading
 import time
@@ -39,6 +42,7 @@ class Invocation:
     seconds: float = 0.0
     gb_seconds: float = 0.0
     durations: list[float] = field(default_factory=list)
+    memory_mb: int = 0
 
 
 class CallCounter:
@@ -55,6 +59,10 @@ class CallCounter:
             float
         )  # (caller, "read"|"write"|"index_write") → DynamoDB request units
         self.items_read: Counter[str] = Counter()  # caller → DynamoDB items returned
+        # (caller, service) → seconds from each API call's start to its answer (its retries included)
+        self.aws_seconds: defaultdict[tuple[str, str], float] = defaultdict(float)
+        # caller → CPU seconds of its invocations' threads (and of the pool threads they hand work to)
+        self.cpu_seconds: defaultdict[str, float] = defaultdict(float)
         self.write_units = WriteUnits()
         self.invocations: dict[str, Invocation] = {}
         self._installed = False
@@ -67,11 +75,14 @@ class CallCounter:
         boto3.setup_default_session()
         events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
         events.register("before-send", self._on_send)
+        events.register("before-call", self._on_call)
+        events.register("after-call", self._on_answer)
+        events.register("after-call-error", self._on_answer)
         # The request's parameters as the caller gave them: by before-call they are the serialised HTTP body.
         events.register("before-parameter-build.dynamodb", self._keep_params)
         events.register("after-call.dynamodb", self._on_dynamodb)
         events.register("after-call.sqs.ReceiveMessage", self._on_receive)
-        _carry_context_into_threads()
+        _carry_context_into_threads(self)
         self._installed = True
         return self
 
@@ -81,6 +92,8 @@ class CallCounter:
             self.requests.clear()
             self.units.clear()
             self.items_read.clear()
+            self.aws_seconds.clear()
+            self.cpu_seconds.clear()
             self.invocations.clear()
             self.deferred_writes.clear()
 
@@ -89,6 +102,23 @@ class CallCounter:
         _hook, service, operation = event_name.split(".", 2)
         with self._lock:
             self.requests[(caller(), service, operation)] += 1
+
+    def add_cpu(self, who: str, seconds: float) -> None:
+        with self._lock:
+            self.cpu_seconds[who] += seconds
+
+    @staticmethod
+    def _on_call(context: dict[str, Any], **_: Any) -> None:
+        context["bench_started"] = time.perf_counter()
+
+    def _on_answer(self, event_name: str, context: dict[str, Any], **_: Any) -> None:
+        # after-call.<service-id>.<Operation>, or after-call-error when no answer came
+        started = context.pop("bench_started", None)
+        if started is None:
+            return
+        service = event_name.split(".", 2)[1]
+        with self._lock:
+            self.aws_seconds[(caller(), service)] += time.perf_counter() - started
 
     def _on_receive(self, parsed: dict[str, Any], **_: Any) -> None:
         # An empty receive is the polling floor (priced apart from the work a job causes).
@@ -136,6 +166,8 @@ class CallCounter:
                 "requests": [[*key, n] for key, n in self.requests.items()],
                 "units": [[*key, v] for key, v in self.units.items()],
                 "items_read": [[who, n] for who, n in self.items_read.items()],
+                "aws_seconds": [[*key, v] for key, v in self.aws_seconds.items()],
+                "cpu_seconds": [[who, v] for who, v in self.cpu_seconds.items()],
                 "writes": [list(write) for write in self.deferred_writes],
             }
 
@@ -148,6 +180,10 @@ class CallCounter:
                 self.units[(who, kind)] += float(v)
             for who, n in exported.get("items_read", []):
                 self.items_read[who] += int(n)
+            for who, service, v in exported.get("aws_seconds", []):
+                self.aws_seconds[(who, service)] += float(v)
+            for who, v in exported.get("cpu_seconds", []):
+                self.cpu_seconds[who] += float(v)
         for who, operation, params, applied in exported.get("writes", []):
             self._charge_write(who, operation, params, applied=bool(applied))
 
@@ -160,14 +196,15 @@ class CallCounter:
     @contextmanager
     def invocation(self, function: str, memory_mb: int) -> Iterator[None]:
         token = CURRENT_FUNCTION.set(function)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             seconds = time.perf_counter() - started
+            self.add_cpu(function, time.thread_time() - cpu_started)
             CURRENT_FUNCTION.reset(token)
             with self._lock:
-                record = self.invocations.setdefault(function, Invocation())
+                record = self.invocations.setdefault(function, Invocation(memory_mb=memory_mb))
                 record.count += 1
                 record.seconds += seconds
                 # Lambda bills each invocation's duration rounded up to the millisecond.
@@ -175,18 +212,11 @@ class CallCounter:
                 record.durations.append(seconds)
 
     def instrument_pools(self, pools: dict[str, Any]) -> None:
-        """Wraps each pool's invoke so its invocations are counted and its AWS calls attributed to it; a pool of
-        worker processes counts its calls there and hands them over."""
+        """Counts each pool's invocations, from the moment one has its container, and attributes their AWS calls
+        to the function; a pool of worker processes counts its calls there and hands them over."""
         for name, pool in pools.items():
             pool.count_calls(self.merge)
-            pool.invoke = self._wrapped(name, pool.spec.memory_mb, pool.invoke)
-
-    def _wrapped(self, name: str, memory_mb: int, invoke: Callable[..., Any]) -> Callable[..., Any]:
-        def counted(event: dict[str, Any], **kwargs: Any) -> Any:
-            with self.invocation(name, memory_mb):
-                return invoke(event, **kwargs)
-
-        return counted
+            pool.measure_invocations(functools.partial(self.invocation, name, pool.spec.memory_mb))
 
     def snapshot(self) -> Snapshot:
         with self._lock:
@@ -195,9 +225,11 @@ class CallCounter:
                 units=Counter(self.units),
                 items_read=Counter(self.items_read),
                 invocations={
-                    k: Invocation(v.count, v.seconds, v.gb_seconds, list(v.durations))
+                    k: Invocation(v.count, v.seconds, v.gb_seconds, list(v.durations), v.memory_mb)
                     for k, v in self.invocations.items()
                 },
+                aws_seconds=Counter(self.aws_seconds),
+                cpu_seconds=Counter(self.cpu_seconds),
             )
 
 
@@ -207,6 +239,8 @@ class Snapshot:
     units: Counter[tuple[str, str]]
     items_read: Counter[str]
     invocations: dict[str, Invocation]
+    aws_seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
+    cpu_seconds: Counter[str] = field(default_factory=Counter)
 
     def by_caller(self) -> dict[str, dict[str, int]]:
         """caller → "service.Operation" → requests."""
@@ -224,23 +258,37 @@ class Snapshot:
             units=Counter({k: v for k, v in self.units.items() if keep(k[0])}),
             items_read=Counter({k: v for k, v in self.items_read.items() if keep(k)}),
             invocations={k: v for k, v in self.invocations.items() if keep(k)},
+            aws_seconds=Counter({k: v for k, v in self.aws_seconds.items() if keep(k[0])}),
+            cpu_seconds=Counter({k: v for k, v in self.cpu_seconds.items() if keep(k)}),
         )
 
 
 _carried = False
+_cpu_sink: CallCounter | None = None  # the counter installed last: it gets the CPU time of pool threads
 
 
-def _carry_context_into_threads() -> None:
+def _carry_context_into_threads(counter: CallCounter) -> None:
     """Work a function hands to a thread pool runs in the function's context, so its calls are its own (a
-    pool's threads otherwise start with an empty context)."""
-    global _carried
+    pool's threads otherwise start with an empty context), and its CPU time is the function's too."""
+    global _carried, _cpu_sink
+    _cpu_sink = counter
     if _carried:
         return
     original = concurrent.futures.ThreadPoolExecutor.submit
 
+    def timed(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        who, sink = CURRENT_FUNCTION.get(), _cpu_sink
+        if who is None or sink is None:
+            return fn(*args, **kwargs)
+        started = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            sink.add_cpu(who, time.thread_time() - started)
+
     def submit(self: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         context = contextvars.copy_context()
-        return original(self, context.run, fn, *args, **kwargs)
+        return original(self, context.run, timed, fn, *args, **kwargs)
 
     concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
     _carried = True

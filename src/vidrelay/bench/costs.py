@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from .calls import EMPTY_RECEIVE, Invocation, Snapshot
-from .pricing import price, prices, scaled
+from .pricing import CLOUD_ANSWER_S, ONE_VCPU_MB, lambda_gb_seconds, lambda_seconds, price, prices, scaled
 
 MONTH_S = 30 * 24 * 3600
 POLLER = "PollerFunction"
@@ -24,6 +24,12 @@ CLOUD_POLL_S = 15.0
 # The poller's Lambda time per check in the cloud: one upstream round trip of 200 ms (the sweep figure's
 # latency), as if no other check shared the invocation (an upper bound: 160 checks run side by side).
 CLOUD_CHECK_S = 0.2
+# What the local run cannot show: the far end's answer time in the cloud (the local simulator and receiver
+# answer in milliseconds). Each is taken to be one such round trip: the api's submit upstream, the downloader's
+# content request (a few MB of sora-2 MP4 move in well under it at S3's and CDNs' rates) and each webhook POST.
+CLOUD_ROUND_TRIP_S = CLOUD_CHECK_S
+API = "ApiFunction"
+DOWNLOADER = "DownloaderFunction"
 TARGET_PER_1000_USD = 0.05
 TARGET_IDLE_USD = 1.50
 TARGET_IDLE_POLLER_USD = 0.10
@@ -85,13 +91,25 @@ def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dic
     cloud_events = cloud_polls - 1 + 2
     gb_s_rate = prices()["lambda"]["arm64_gb_second_usd"]
     poller_lambda = cloud_polls * CLOUD_CHECK_S * memory_mb.get(POLLER, 256) / 1024 * gb_s_rate
-    cloud_job = per_rest + cloud_polls * per_poll + cloud_events * per_event + poller_lambda
+    round_trip_gb_s = {
+        API: CLOUD_ROUND_TRIP_S * memory_mb.get(API, 256) / 1024,
+        DOWNLOADER: CLOUD_ROUND_TRIP_S * memory_mb.get(DOWNLOADER, 256) / 1024,
+        NOTIFIER: cloud_events * CLOUD_ROUND_TRIP_S * memory_mb.get(NOTIFIER, 256) / 1024,
+    }
+    round_trips = sum(round_trip_gb_s.values()) * gb_s_rate
+    cloud_job = per_rest + cloud_polls * per_poll + cloud_events * per_event + poller_lambda + round_trips
     return {
         "method": (
             f"{jobs} jobs of the webhook latency run (each with a webhook_url), every AWS request counted by "
             "botocore's before-send hook (one per HTTP attempt) and attributed to the function whose invocation "
-            "made it (thread pools carry the invocation's context); Lambda requests and GB-s from each "
-            "invocation's duration and the function's MemorySize; API Gateway = the api's invocations; DynamoDB "
+            "made it (thread pools carry the invocation's context); Lambda requests from the invocations; GB-s "
+            "from each function's CPU time (its invocation threads, their pool threads and worker processes) "
+            f"stretched to its MemorySize's CPU share (one vCPU at {ONE_VCPU_MB} MB) plus the cloud's answer time "
+            "per AWS request ("
+            + ", ".join(f"{service} {seconds * 1000:.0f} ms" for service, seconds in CLOUD_ANSWER_S.items())
+            + "), times the MemorySize (pricing.lambda_seconds): the local wall time holds moto's slow answers "
+            "and the wait for a shared core, not the relay's work (lambda_as_measured_usd prices it as it was); "
+            "API Gateway = the api's invocations; DynamoDB "
             "request units from the items read and written (calls.py); priced from src/vidrelay/prices.json. "
             "local_pattern = the run as counted (the local poller runs back to back, every 0.1 s). "
             f"cloud_sora2 = the same counts per step: {cloud_polls} upstream polls (a {CLOUD_GENERATION_S:.0f} s "
@@ -99,8 +117,10 @@ def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dic
             "minus its idle-rate calls, per upstream poll the simulator logged), "
             f"{cloud_events} events (queued, one in_progress per running poll, completed) x the cost per event "
             "(SNS publish + the webhook queue's event source mapping + the notifier, per event received), the "
-            "rest (api, downloader, their queues) per job as counted, plus the poller's Lambda time at "
-            f"{CLOUD_CHECK_S} s per check. The empty receives are the idle month's SQS floor, not a job's."
+            "rest (api, downloader, thumbnailer, their queues) per job as counted, plus the poller's Lambda time "
+            f"at {CLOUD_CHECK_S} s per check and the far ends' answer time, {CLOUD_ROUND_TRIP_S} s each, as Lambda "
+            "time of the api (its submit), the downloader (the content request) and the notifier (each webhook). "
+            "The empty receives are the idle month's SQS floor, not a job's."
         ),
         "jobs_counted": jobs,
         "local_pattern": {
@@ -113,8 +133,15 @@ def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dic
             "dynamodb_units_per_job": {
                 f"{who}.{kind}": round(v / jobs, 2) for (who, kind), v in sorted(usage.units.items())
             },
+            "lambda_as_measured_usd": local["lambda_as_measured_usd"],
             "lambda_per_job": {
-                fn: {"invocations": round(r.count / jobs, 2), "gb_s": round(r.gb_seconds / jobs, 4)}
+                fn: {
+                    "invocations": round(r.count / jobs, 2),
+                    "gb_s_cloud": round(lambda_gb_seconds(usage, fn) / jobs, 4),
+                    "gb_s_as_measured": round(r.gb_seconds / jobs, 4),
+                    "cpu_s": round(usage.cpu_seconds.get(fn, 0.0) / jobs, 4),
+                    "moto_wait_s": round(sum(v for (who, _), v in usage.aws_seconds.items() if who == fn) / jobs, 3),
+                }
                 for fn, r in sorted(usage.invocations.items())
             },
             "upstream_polls_per_job": round(local_polls, 2),
@@ -129,6 +156,7 @@ def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dic
                 "per_event_x_events": round(cloud_events * per_event * 1000, 4),
                 "rest_per_job": round(per_rest * 1000, 4),
                 "poller_lambda": round(poller_lambda * 1000, 4),
+                "far_end_round_trips": round(round_trips * 1000, 4),
             },
         },
         "target_usd_per_1000": TARGET_PER_1000_USD,
@@ -175,7 +203,9 @@ def idle_month(idle: dict[str, Any], template: Any, memory_mb: dict[str, int]) -
         per_invocation = price(Snapshot(own.requests, own.units, own.items_read, {}))["total_usd"] / record.count
         calls = {op: round(n / record.count, 2) for op, n in own.by_caller().get(name, {}).items()}
         median_s = sorted(record.durations)[len(record.durations) // 2]
-        gb_s = math.ceil(median_s * 1000) / 1000 * memory_mb.get(name, 256) / 1024
+        # As the cloud bills it: CPU time and the cloud's answer times, not moto's (pricing.lambda_seconds).
+        cloud_s = lambda_seconds(own, name) / record.count
+        gb_s = cloud_s * memory_mb.get(name, 256) / 1024
         lambda_usd = cloud_invocations * (
             gb_s * prices()["lambda"]["arm64_gb_second_usd"] + prices()["lambda"]["request_usd"]
         )
@@ -184,6 +214,7 @@ def idle_month(idle: dict[str, Any], template: Any, memory_mb: dict[str, int]) -
             "local_invocations": record.count,
             "calls_per_invocation": calls,
             "median_invocation_s": round(median_s, 4),
+            "cloud_invocation_s": round(cloud_s, 4),
             "cloud_invocations_month": int(cloud_invocations),
             "lambda_usd": round(lambda_usd, 4),
             "aws_calls_usd": round(calls_usd, 4),
@@ -198,7 +229,8 @@ def idle_month(idle: dict[str, Any], template: Any, memory_mb: dict[str, int]) -
     return {
         "method": (
             f"The local stack left idle for {seconds:.0f} s after warming up; every request and invocation counted. "
-            "Each scheduled function: the calls and the median duration of one idle invocation, times one "
+            "Each scheduled function: the calls and the duration of one idle invocation (its mean as the cloud "
+            "would bill it: CPU time and the cloud's answer times, pricing.lambda_seconds), times one "
             "invocation a minute for 30 days (the template's rate(1 minute); locally it runs back to back). "
             "Calls of any other function while idle are extrapolated from the window. The SQS floor is modelled "
             "(the local router's 1 s receives are not Lambda's): see sqs_polling_floor.assumption. EventBridge "

@@ -8,6 +8,7 @@ invocation with Runtime.ExitError and is replaced."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .runtime import handler_source
+from .runtime import Scope, handler_source
 from .template import FunctionSpec
 
 READY_TIMEOUT_S = 60.0
@@ -126,6 +127,7 @@ class ProcessPool:
         }
         self._containers = containers
         self._sink: Callable[[dict[str, Any]], None] | None = None
+        self._scope: Scope = contextlib.nullcontext
         self._lock = threading.Lock()
         self._all: list[_Worker] = []
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -157,14 +159,18 @@ class ProcessPool:
         for worker in self._start(self._containers):
             self._idle.put(worker)
 
+    def measure_invocations(self, scope: Scope) -> None:
+        self._scope = scope
+
     def invoke(self, event: dict[str, Any], *, timeout_s: float | None = None) -> Any:
         timeout = timeout_s if timeout_s is not None else float(self.spec.timeout_s)
         worker = self._idle.get()
         request_id = str(uuid.uuid4())
         try:
-            answer = worker.call(
-                {"event": event, "request_id": request_id, "deadline": time.time() + timeout}, timeout + 1.0
-            )
+            with self._scope():
+                answer = worker.call(
+                    {"event": event, "request_id": request_id, "deadline": time.time() + timeout}, timeout + 1.0
+                )
         except _Exited:
             self._replace(worker)
             raise RemoteError(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import queue
@@ -10,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 from .template import FunctionSpec
 
 _module_counter = itertools.count()
+Scope = Callable[[], AbstractContextManager[object]]
 
 
 @dataclass
@@ -46,6 +49,10 @@ class Pool(Protocol):
     def count_calls(self, sink: Callable[[dict[str, Any]], None]) -> None:
         """Hands the AWS calls counted outside this process to `sink` (the bench's CallCounter.merge)."""
 
+    def measure_invocations(self, scope: Scope) -> None:
+        """Runs each invocation inside `scope()` once it has its container (the bench's CallCounter.invocation):
+        what Lambda bills starts there, not while the event waits for a busy container."""
+
     def close(self) -> None:
         """Stops the containers (the stack is stopping)."""
 
@@ -62,6 +69,7 @@ class FunctionPool:
         self.region = region
         source, handler_name = handler_source(spec, root)
         self._idle: queue.Queue[Callable[[dict[str, Any], Any], Any]] = queue.Queue()
+        self._scope: Scope = contextlib.nullcontext
         for _ in range(containers):
             module = load_module(source)
             self._idle.put(getattr(module, handler_name))
@@ -76,12 +84,16 @@ class FunctionPool:
                 aws_request_id=str(uuid.uuid4()),
                 deadline=time.time() + (timeout_s if timeout_s is not None else self.spec.timeout_s),
             )
-            return handler(event, context)
+            with self._scope():
+                return handler(event, context)
         finally:
             self._idle.put(handler)
 
     def count_calls(self, sink: Callable[[dict[str, Any]], None]) -> None:
         """Nothing to hand over: in this process the counter's hooks see every call as it is made."""
+
+    def measure_invocations(self, scope: Scope) -> None:
+        self._scope = scope
 
     def close(self) -> None:
         """Nothing to stop: the containers are module instances in this process, gone with it."""

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -59,6 +60,7 @@ def _invoke(handler: Any, request: dict[str, Any], config: dict[str, Any], count
         deadline=float(request["deadline"]),
     )
     token = CURRENT_FUNCTION.set(config["function_name"])
+    cpu_started = time.process_time()  # every thread of this worker works for this one invocation
     try:
         result = handler(request["event"], context)
     except Exception as exc:  # what Lambda reports as the invocation's error
@@ -72,6 +74,7 @@ def _invoke(handler: Any, request: dict[str, Any], config: dict[str, Any], count
     finally:
         CURRENT_FUNCTION.reset(token)
     if counter is not None:
+        counter.add_cpu(config["function_name"], time.process_time() - cpu_started)
         answer["calls"] = counter.export()
         counter.reset()
     return answer
