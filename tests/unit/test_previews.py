@@ -90,6 +90,16 @@ def test_the_pictures_are_real_images_of_the_videos_aspect_ratio(width: int, hei
     assert previews.spritesheet.interval_s == pytest.approx(0.4)
 
 
+def test_without_the_stored_size_the_pictures_take_the_frames_own_aspect_ratio() -> None:
+    # A stored MP4 whose header gave no size (width = height = 0 on its Video.output).
+    reader, _ = reader_of(simulator_mp4(720, 1280, 4))
+
+    previews = derive(reader, width=0, height=0, duration_s=4.0)
+
+    assert Image.open(io.BytesIO(previews.thumbnail.data)).size == fitted(720, 1280, 640)
+    assert (previews.spritesheet.tile_width, previews.spritesheet.tile_height) == fitted(720, 1280, 240)
+
+
 def test_the_tiles_show_the_video_as_it_moves_on() -> None:
     reader, _ = reader_of(simulator_mp4(1280, 720, 4))
     previews = derive(reader, width=1280, height=720, duration_s=4.0)

@@ -163,8 +163,10 @@ def derive(reader: S3RangeReader, *, width: int, height: int, duration_s: float)
         stream = container.streams.video[0]
         if stream.codec_context is None:
             raise _codec_not_decodable(reader)
+        # Without the stored header's size, each frame keeps its own aspect ratio.
+        size = fitted(width, height, THUMBNAIL_MAX_SIDE) if width > 0 and height > 0 else None
         try:
-            frames = dict(_frames_at(container, stream, wanted))
+            frames = dict(_frames_at(container, stream, wanted, size))
         except av.error.DecoderNotFoundError as exc:
             _reraise_read_error(reader)
             raise _codec_not_decodable(reader) from exc
@@ -173,16 +175,21 @@ def derive(reader: S3RangeReader, *, width: int, height: int, duration_s: float)
             raise PreviewFailed("video_not_decodable", f"the video stream cannot be decoded: {exc}") from exc
     if not frames:
         raise PreviewFailed("video_not_decodable", "no frame of the video could be decoded")
-    aspect = (width, height) if width > 0 and height > 0 else next(iter(frames.values())).size
+    aspect = (width, height) if size else next(iter(frames.values())).size
     return Previews(
         thumbnail=_thumbnail(frames[thumbnail_at], aspect),
         spritesheet=_spritesheet([frames[t] for t in tile_times], aspect, duration_s),
     )
 
 
-def _frames_at(container: Any, stream: Any, wanted: list[float]) -> Iterator[tuple[float, Image]]:
-    """(time, picture) for each wanted time, in order: the first frame at or after it (the last frame for
-    times past the end). Seeks forward to a keyframe whenever one lies between here and the next wanted time."""
+def _frames_at(
+    container: Any, stream: Any, wanted: list[float], size: tuple[int, int] | None
+) -> Iterator[tuple[float, Image]]:
+    """(time, picture of `size`, or of the thumbnail's size in the frame's aspect ratio) for each wanted time, in order: the first frame at or after it (the last frame
+    for times past the end). Seeks forward to a keyframe whenever one lies between here and the next wanted time.
+
+    A kept frame is scaled to `size` (the thumbnail's, the largest picture made) by FFmpeg as it is converted to
+    RGB: converting the whole frame and scaling it in Pillow took over half the thumbnailer's CPU time."""
     time_base = float(stream.time_base) if stream.time_base else 0.0
     keyframes = [e.timestamp * time_base for e in stream.index_entries if e.is_keyframe] if time_base else []
     # A frame stands for the time it covers: one half a frame early is still the nearest.
@@ -205,7 +212,8 @@ def _frames_at(container: Any, stream: Any, wanted: list[float]) -> Iterator[tup
             decoded_until = frame.time if frame.time is not None else decoded_until + 1e-6
             if decoded_until + half_frame < pending[0]:
                 continue
-            last = frame.to_image()
+            width, height = size or fitted(frame.width, frame.height, THUMBNAIL_MAX_SIDE)
+            last = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_image()
             while pending and decoded_until + half_frame >= pending[0]:
                 yield pending.popleft(), last
             if not pending:
@@ -224,7 +232,9 @@ def _thumbnail(frame: Image, aspect: tuple[int, int]) -> Picture:
     from PIL import Image as PILImage
 
     size = fitted(*aspect, THUMBNAIL_MAX_SIDE)
-    picture = frame.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
+    picture = frame.convert("RGB")
+    if picture.size != size:  # frames come at this size already (_frames_at)
+        picture = picture.resize(size, PILImage.Resampling.LANCZOS)
     out = io.BytesIO()
     picture.save(out, format="WEBP", quality=WEBP_QUALITY, method=4)
     return Picture("image/webp", "webp", out.getvalue(), *size)
