@@ -185,11 +185,12 @@ def derive(reader: S3RangeReader, *, width: int, height: int, duration_s: float)
 def _frames_at(
     container: Any, stream: Any, wanted: list[float], size: tuple[int, int] | None
 ) -> Iterator[tuple[float, Image]]:
-    """(time, picture of `size`, or of the thumbnail's size in the frame's aspect ratio) for each wanted time, in order: the first frame at or after it (the last frame
-    for times past the end). Seeks forward to a keyframe whenever one lies between here and the next wanted time.
+    """(time, picture) for each wanted time, in order: the first frame at or after it (the last frame for times
+    past the end). Seeks forward to a keyframe whenever one lies between here and the next wanted time.
 
-    A kept frame is scaled to `size` (the thumbnail's, the largest picture made) by FFmpeg as it is converted to
-    RGB: converting the whole frame and scaling it in Pillow took over half the thumbnailer's CPU time."""
+    A kept frame is scaled by FFmpeg as it is converted to RGB, to `size` (the thumbnail's, the largest picture
+    made) or, without it, to the thumbnail's longest side in the frame's own aspect ratio: converting the whole
+    frame and scaling it in Pillow took over half the thumbnailer's CPU time."""
     time_base = float(stream.time_base) if stream.time_base else 0.0
     keyframes = [e.timestamp * time_base for e in stream.index_entries if e.is_keyframe] if time_base else []
     # A frame stands for the time it covers: one half a frame early is still the nearest.
