@@ -39,6 +39,17 @@ HANDLER = textwrap.dedent(
             os._exit(3)
         if event["do"] == "object":
             return {"not json": object()}
+        if event["do"] == "spin":  # CPU on a pool thread of the handler's
+            import concurrent.futures
+
+            def spin():
+                started = time.thread_time()
+                while time.thread_time() - started < float(event["seconds"]):
+                    pass
+
+            with concurrent.futures.ThreadPoolExecutor(1) as threads:
+                threads.submit(spin).result()
+            return {"spun": True}
         if event["do"] == "dynamodb":
             import boto3
             client = boto3.client("dynamodb", endpoint_url=event["endpoint"], region_name="us-east-1",
@@ -145,6 +156,16 @@ def test_a_worker_s_aws_calls_reach_the_stack_s_counter(pool: ProcessPool) -> No
     assert counter.units[("ProbeFunction", "write")] == 1.0
     assert counter.cpu_seconds["ProbeFunction"] == cpu
     assert counter.aws_seconds[("ProbeFunction", "dynamodb")] == waited
+
+
+def test_a_worker_s_cpu_time_counts_its_pool_threads_once(pool: ProcessPool) -> None:
+    handed: list[dict[str, Any]] = []
+    pool.count_calls(handed.append)
+    assert pool.invoke({"do": "spin", "seconds": 0.3}) == {"spun": True}
+    (calls,) = handed
+    ((who, cpu),) = calls["cpu_seconds"]
+    # The process's CPU time holds the pool thread's 0.3 s; its own tally of that thread is not added again.
+    assert who == "ProbeFunction" and 0.3 <= cpu < 0.55, cpu
 
 
 def test_closing_the_pool_under_a_running_invocation_fails_it_and_leaves_no_process(tmp_path: Path) -> None:

@@ -107,6 +107,12 @@ class CallCounter:
         with self._lock:
             self.cpu_seconds[who] += seconds
 
+    def set_process_cpu(self, who: str, seconds: float) -> None:
+        """A worker process runs one invocation at a time: its process CPU time (every thread, FFmpeg's native
+        ones too) is that invocation's whole CPU, in place of what its pool threads added on their own."""
+        with self._lock:
+            self.cpu_seconds[who] = seconds
+
     @staticmethod
     def _on_call(context: dict[str, Any], **_: Any) -> None:
         context["bench_started"] = time.perf_counter()

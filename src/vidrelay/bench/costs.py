@@ -9,11 +9,12 @@ from collections import Counter
 from typing import Any
 
 from .calls import EMPTY_RECEIVE, Invocation, Snapshot
-from .pricing import CLOUD_ANSWER_S, ONE_VCPU_MB, lambda_gb_seconds, lambda_seconds, price, prices, scaled
+from .pricing import API_FUNCTION, CLOUD_ANSWER_S, ONE_VCPU_MB, lambda_gb_seconds, lambda_seconds, price, prices, scaled
 
 MONTH_S = 30 * 24 * 3600
 POLLER = "PollerFunction"
 NOTIFIER = "NotifierFunction"
+DEFAULT_MEMORY_MB = 256
 # Lambda's SQS event source mapping long-polls each queue with at least five pollers, each ReceiveMessage
 # waiting up to 20 s when the queue is empty: 5 x 3 receives a minute per mapping, whatever the load.
 ESM_MIN_POLLERS = 5
@@ -28,7 +29,6 @@ CLOUD_CHECK_S = 0.2
 # answer in milliseconds). Each is taken to be one such round trip: the api's submit upstream, the downloader's
 # content request (a few MB of sora-2 MP4 move in well under it at S3's and CDNs' rates) and each webhook POST.
 CLOUD_ROUND_TRIP_S = CLOUD_CHECK_S
-API = "ApiFunction"
 DOWNLOADER = "DownloaderFunction"
 TARGET_PER_1000_USD = 0.05
 TARGET_IDLE_USD = 1.50
@@ -65,6 +65,11 @@ def subtract_rate(usage: Snapshot, idle: Snapshot, idle_s: float, seconds: float
     return Snapshot(requests=requests, units=units, items_read=Counter(), invocations={})
 
 
+def gb_seconds(seconds: float, function: str, memory_mb: dict[str, int]) -> float:
+    """Lambda GB-s of `seconds` of `function` at its MemorySize in the template (DEFAULT_MEMORY_MB if unsized)."""
+    return seconds * memory_mb.get(function, DEFAULT_MEMORY_MB) / 1024
+
+
 def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dict[str, int]) -> dict[str, Any]:
     jobs = jobs_run["jobs"]
     usage: Snapshot = per_job(jobs_run["usage"], jobs)
@@ -90,13 +95,12 @@ def cost_per_1000(jobs_run: dict[str, Any], idle: dict[str, Any], memory_mb: dic
     # video.in_progress event (lifecycle.PROGRESS_EVENT_EVERY_S), plus video.queued and video.completed.
     cloud_events = cloud_polls - 1 + 2
     gb_s_rate = prices()["lambda"]["arm64_gb_second_usd"]
-    poller_lambda = cloud_polls * CLOUD_CHECK_S * memory_mb.get(POLLER, 256) / 1024 * gb_s_rate
-    round_trip_gb_s = {
-        API: CLOUD_ROUND_TRIP_S * memory_mb.get(API, 256) / 1024,
-        DOWNLOADER: CLOUD_ROUND_TRIP_S * memory_mb.get(DOWNLOADER, 256) / 1024,
-        NOTIFIER: cloud_events * CLOUD_ROUND_TRIP_S * memory_mb.get(NOTIFIER, 256) / 1024,
-    }
-    round_trips = sum(round_trip_gb_s.values()) * gb_s_rate
+    poller_lambda = gb_seconds(cloud_polls * CLOUD_CHECK_S, POLLER, memory_mb) * gb_s_rate
+    # One far-end round trip for the api's submit and the downloader's content request, one per webhook.
+    round_trips_of = {API_FUNCTION: 1, DOWNLOADER: 1, NOTIFIER: cloud_events}
+    round_trips = gb_s_rate * sum(
+        gb_seconds(n * CLOUD_ROUND_TRIP_S, function, memory_mb) for function, n in round_trips_of.items()
+    )
     cloud_job = per_rest + cloud_polls * per_poll + cloud_events * per_event + poller_lambda + round_trips
     return {
         "method": (
@@ -205,7 +209,7 @@ def idle_month(idle: dict[str, Any], template: Any, memory_mb: dict[str, int]) -
         median_s = sorted(record.durations)[len(record.durations) // 2]
         # As the cloud bills it: CPU time and the cloud's answer times, not moto's (pricing.lambda_seconds).
         cloud_s = lambda_seconds(own, name) / record.count
-        gb_s = cloud_s * memory_mb.get(name, 256) / 1024
+        gb_s = gb_seconds(cloud_s, name, memory_mb)
         lambda_usd = cloud_invocations * (
             gb_s * prices()["lambda"]["arm64_gb_second_usd"] + prices()["lambda"]["request_usd"]
         )

@@ -74,7 +74,7 @@ def _invoke(handler: Any, request: dict[str, Any], config: dict[str, Any], count
     finally:
         CURRENT_FUNCTION.reset(token)
     if counter is not None:
-        counter.add_cpu(config["function_name"], time.process_time() - cpu_started)
+        counter.set_process_cpu(config["function_name"], time.process_time() - cpu_started)
         answer["calls"] = counter.export()
         counter.reset()
     return answer
